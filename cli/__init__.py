@@ -1,0 +1,1 @@
+"""The `commons` command line: parses arguments, prints, and calls into node, governance, ledger."""

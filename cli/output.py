@@ -1,0 +1,6 @@
+"""The consoles every command prints through: results to stdout, diagnostics to stderr."""
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)

@@ -1,0 +1,1 @@
+"""Governance: a pure, deterministic state machine `apply(state, block) -> state`."""

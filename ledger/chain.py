@@ -1,0 +1,231 @@
+"""Chain verification: the deterministic rule that decides whether a block extends a verified tip.
+
+`Chain` holds everything needed to judge the next block — height, id and time of the tip, the
+Merkle log's frontier and the state — and `append` checks a block against every rule of
+docs/PROTOCOL.md: header links, validator hashes, the previous block's certificate and BFT time,
+each record's signature, feed and evidence rules, the records root, the log and the state root
+after the state transition. A refused block leaves the chain as it was. Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ledger.block import Block, BlockError, CertificateError, Commit, Header, Precommit
+from ledger.crypto import Keypair
+from ledger.errors import InvalidData
+from ledger.feed import extend
+from ledger.genesis import Genesis
+from ledger.merkle import MerkleLog, leaf_hash, root_of
+from ledger.records import Equivocation, Record
+from ledger.state import Apply, LedgerState, no_transition
+
+ZERO = bytes(32)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tip:
+    """Where a verified chain stands."""
+
+    height: int
+    block_id: bytes
+    time: int
+
+
+class Chain:
+    """A verified chain from genesis: `append` extends it by one block, or raises and changes
+    nothing."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        *,
+        apply: Apply = no_transition,
+        state: LedgerState | None = None,
+        log: MerkleLog | None = None,
+        tip: Tip | None = None,
+    ) -> None:
+        self.genesis = genesis
+        self.network_id = genesis.network_id
+        self.apply = apply
+        self.state = state if state is not None else LedgerState.from_genesis(genesis)
+        self.log = log if log is not None else MerkleLog(keep_nodes=False)
+        self.tip = tip or Tip(height=0, block_id=genesis.network_id, time=genesis.time)
+
+    def append(self, block: Block, *, signatures_checked: bool = False) -> None:
+        """Verify `block` as the next one and apply it. `signatures_checked` says the caller has
+        already verified every record's signature (e.g. on several cores)."""
+        header = self._check_header(block.header)
+        with self._attempt() as attempt:
+            self._execute(block, check_signatures=not signatures_checked)
+            self._check_roots(header, [r.raw for r in block.records])
+            attempt.keep = True
+        self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
+
+    def propose(
+        self, records: Sequence[Record], *, proposer: bytes, last_commit: Commit | None
+    ) -> Block:
+        """The next block made of `records`, with the roots they lead to. The chain is left as it
+        was: append the block once it is certified."""
+        previous = self.state.validators("current")
+        time = self.genesis.time if last_commit is None else last_commit.median_time(previous)
+        draft = Header(
+            height=self.tip.height + 1,
+            prev=self.tip.block_id,
+            time=time,
+            proposer=proposer,
+            record_count=len(records),
+            records_root=root_of([r.raw for r in records]),
+            log_size=0,
+            log_root=ZERO,
+            state_root=ZERO,
+            validators_hash=self.state.validators("next").hash,
+            next_validators_hash=self.state.validators("after").hash,
+            last_commit=last_commit,
+        )
+        block = Block(header=draft, records=tuple(records))
+        with self._attempt():
+            self._execute(block, check_signatures=True)
+            header = dataclasses.replace(
+                draft,
+                log_size=self.log.size,
+                log_root=self.log.root(),
+                state_root=self.state.root(),
+                new_validators=self.state.validator_change,
+            )
+        return Block(header=header, records=block.records)
+
+    def verify_commit(self, commit: Commit) -> None:
+        """Raise CertificateError unless `commit` certifies the tip block."""
+        if self.tip.height == 0:
+            raise CertificateError("the genesis has no commit certificate")
+        commit.verify(
+            self.network_id,
+            self.state.validators("current"),
+            height=self.tip.height,
+            block_id=self.tip.block_id,
+        )
+
+    # the rules, in order
+
+    def _check_header(self, header: Header) -> Header:
+        h = header.height
+        if h != self.tip.height + 1:
+            raise BlockError(f"expected block {self.tip.height + 1}, got block {h}")
+        if header.prev != self.tip.block_id:
+            raise BlockError(f"block {h}: prev does not link to block {self.tip.height}")
+        if header.validators_hash != self.state.validators("next").hash:
+            raise BlockError(f"block {h}: validators_hash is not the hash of the height's set")
+        if header.next_validators_hash != self.state.validators("after").hash:
+            raise BlockError(f"block {h}: next_validators_hash is not the next height's set")
+        if self.state.validators("next").power(header.proposer) == 0:
+            raise BlockError(f"block {h}: proposer {header.proposer.hex()[:16]} is not a validator")
+        if header.last_commit is None:
+            expected_time = self.genesis.time
+        else:
+            previous = self.state.validators("current")
+            try:
+                header.last_commit.verify(
+                    self.network_id, previous, height=h - 1, block_id=self.tip.block_id
+                )
+            except CertificateError as e:
+                raise BlockError(f"block {h}: last_commit: {e}") from e
+            for key, at, _ in header.last_commit.votes:
+                if at <= self.tip.time:
+                    raise BlockError(
+                        f"block {h}: precommit by {key.hex()[:16]} has timestamp {at}, not after "
+                        f"block {h - 1}'s time {self.tip.time}"
+                    )
+            expected_time = header.last_commit.median_time(previous)
+        if header.time != expected_time:
+            raise BlockError(f"block {h}: time {header.time} is not the BFT time {expected_time}")
+        limit = self.state.param("max_block_records")
+        if header.record_count > limit:
+            raise BlockError(f"block {h}: {header.record_count} records exceed the limit {limit}")
+        return header
+
+    @contextlib.contextmanager
+    def _attempt(self) -> Iterator[_Attempt]:
+        """Run a block's changes; undo them unless the body sets `keep`, or raises."""
+        attempt = _Attempt()
+        size, frontier = self.log.size, self.log.frontier()
+        self.state.begin()
+        try:
+            yield attempt
+        finally:
+            if attempt.keep:
+                self.state.commit()
+            else:
+                self.state.rollback()
+                self.log = MerkleLog.from_frontier(size, frontier, keep_nodes=False)
+
+    def _execute(self, block: Block, *, check_signatures: bool) -> None:
+        """Every state change a block makes: feeds, evidence, log, validators, the transition."""
+        header = block.header
+        max_skew = self.state.param("max_skew_ms")
+        for record in block.records:
+            try:
+                if check_signatures:
+                    record.verify(self.network_id)
+                head = self.state.feed_head(record.author)
+                head = extend(head, record, reference_time=header.time, max_skew=max_skew)
+                if isinstance(record.body, Equivocation):
+                    self._record_evidence(record.body, record.id)
+            except InvalidData as e:
+                raise BlockError(f"block {header.height} record {record.id.hex()}: {e}") from e
+            self.state.set_feed_head(record.author, head)
+            self.log.append_hash(leaf_hash(record.raw))
+        self.state.set_validators("current", self.state.validators("next"))
+        self.state.set_validators("next", self.state.validators("after"))
+        self.apply(self.state, block)
+        if self.state.validator_change is not None:
+            self.state.set_validators("after", self.state.validator_change)
+
+    def _record_evidence(self, evidence: Equivocation, evidence_id: bytes) -> None:
+        evidence.verify(self.network_id)
+        author, seq = evidence.author, evidence.seq
+        if self.state.has_evidence(author, seq):
+            raise BlockError(
+                f"evidence for author {author.hex()[:16]} seq {seq} is already recorded"
+            )
+        self.state.mark_evidence(author, seq, evidence_id)
+
+    def _check_roots(self, header: Header, records: list[bytes]) -> None:
+        h = header.height
+        if root_of(records) != header.records_root:
+            raise BlockError(f"block {h}: records_root does not match its records")
+        if header.log_size != self.log.size:
+            raise BlockError(f"block {h}: log_size {header.log_size}, expected {self.log.size}")
+        if header.log_root != self.log.root():
+            raise BlockError(f"block {h}: log_root does not match the log of all records")
+        if header.new_validators != self.state.validator_change:
+            raise BlockError(f"block {h}: new_validators differs from the state transition's")
+        if header.state_root != self.state.root():
+            raise BlockError(f"block {h}: state_root does not match the state after the block")
+
+
+@dataclass(slots=True)
+class _Attempt:
+    keep: bool = False
+
+
+def certify(
+    block: Block, network_id: bytes, signers: Iterable[Keypair], *, timestamp: int, round_: int = 0
+) -> Commit:
+    """A certificate for `block` signed by `signers` (one validator, or several in tests)."""
+    return Commit.of(
+        [
+            Precommit.sign(
+                key,
+                network_id,
+                height=block.height,
+                round_=round_,
+                block_id=block.id,
+                timestamp=timestamp,
+            )
+            for key in signers
+        ]
+    )

@@ -1,0 +1,46 @@
+"""Every error the ledger raises, split by whose fault it is.
+
+`InvalidData` means bytes from elsewhere (a peer, a bundle, a file) break a rule: the caller may
+penalise the sender but its own state is fine. `LocalError` means this machine's own input or
+resources are wrong (a bad passphrase, a missing file, a corrupted store). Messages name values.
+"""
+
+
+class LedgerError(Exception):
+    """Base of every ledger error."""
+
+
+class InvalidData(LedgerError):  # noqa: N818 - a category, named for what it says about the data
+    """Data from outside breaks a protocol rule."""
+
+
+class DecodeError(InvalidData):
+    """Bytes are not a canonical, well-formed, size-bounded message."""
+
+
+class SchemaError(InvalidData):
+    """A decoded message has a field of the wrong type, size or value."""
+
+
+class SignatureError(InvalidData):
+    """A signature does not verify under strict Ed25519."""
+
+
+class FeedError(InvalidData):
+    """A record does not extend its author's feed (seq, prev or timestamp)."""
+
+
+class EvidenceError(InvalidData):
+    """An equivocation proof does not prove equivocation."""
+
+
+class ProofError(InvalidData):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+
+class LocalError(LedgerError):
+    """This machine's own input or files are wrong."""
+
+
+class KeyFileError(LocalError):
+    """A key file cannot be read, decrypted or written."""

@@ -1,0 +1,153 @@
+"""Key files on disk: the ledger's one module (with store.py) that reads and writes files.
+
+A key file is JSON holding one role's Ed25519 seed, sealed with ChaCha20-Poly1305 under a key
+derived from a passphrase by scrypt. The role, public key and KDF parameters are authenticated
+as associated data, so none can be swapped without the passphrase. Plaintext key files exist only
+when asked for explicitly. Files are written atomically with mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from ledger.crypto import SEED_BYTES, Keypair, Role
+from ledger.errors import KeyFileError
+
+KEY_FORMAT = "commons-key-v1"
+SCRYPT_N = 2**17  # 128 MiB, about half a second: OWASP's floor for scrypt
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+NONCE_BYTES = 12
+MAX_KEY_FILE_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyFile:
+    """What a key file holds once opened."""
+
+    role: Role
+    key: Keypair
+    encrypted: bool
+
+
+def _aad(role: Role, public_key: bytes, kdf: dict[str, Any]) -> bytes:
+    header = {"format": KEY_FORMAT, "role": role.value, "public_key": public_key.hex(), "kdf": kdf}
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _derive(passphrase: bytes, kdf: dict[str, Any]) -> bytes:
+    try:
+        salt = bytes.fromhex(kdf["salt"])
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        if kdf["name"] != "scrypt" or not (2**14 <= n <= 2**18 and r == SCRYPT_R and p == SCRYPT_P):
+            raise KeyFileError(f"unsupported key derivation {kdf!r}")
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+    except (KeyError, TypeError, ValueError) as e:
+        raise KeyFileError(f"malformed key derivation parameters: {e}") from e
+
+
+def seal_key(
+    role: Role,
+    key: Keypair,
+    passphrase: bytes | None,
+    *,
+    salt: bytes = b"",
+    nonce: bytes = b"",
+    scrypt_n: int = SCRYPT_N,
+) -> bytes:
+    """The key file bytes for `key`; plaintext when `passphrase` is None (salt, nonce unused)."""
+    head: dict[str, Any] = {
+        "format": KEY_FORMAT,
+        "role": role.value,
+        "public_key": key.public_key.hex(),
+    }
+    if passphrase is None:
+        body = {**head, "encrypted": False, "seed": key.seed.hex()}
+    else:
+        if not passphrase:
+            raise KeyFileError("the passphrase is empty")
+        if len(salt) != SALT_BYTES or len(nonce) != NONCE_BYTES:
+            raise ValueError(f"salt must be {SALT_BYTES} bytes and nonce {NONCE_BYTES}")
+        kdf = {"name": "scrypt", "n": scrypt_n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex()}
+        sealed = ChaCha20Poly1305(_derive(passphrase, kdf)).encrypt(
+            nonce, key.seed, _aad(role, key.public_key, kdf)
+        )
+        cipher = {"name": "chacha20-poly1305", "nonce": nonce.hex(), "ciphertext": sealed.hex()}
+        body = {**head, "encrypted": True, "kdf": kdf, "cipher": cipher}
+    return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+
+Passphrase = bytes | Callable[[], bytes] | None
+"""A passphrase, or a function asked for one only when the file is encrypted."""
+
+
+def open_key(data: bytes, passphrase: Passphrase) -> KeyFile:
+    """Parse and, if sealed, decrypt key file bytes. Raises KeyFileError with the reason."""
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError(f"key file of {len(data)} bytes is too large to be one")
+    try:
+        doc = json.loads(data)
+        if doc["format"] != KEY_FORMAT:
+            raise KeyFileError(f"not a Commons key file (format {doc['format']!r})")
+        role = Role(doc["role"])
+        public_key = bytes.fromhex(doc["public_key"])
+        if doc["encrypted"]:
+            if passphrase is None:
+                raise KeyFileError("this key file is encrypted: a passphrase is needed")
+            if callable(passphrase):
+                passphrase = passphrase()
+            kdf, cipher = doc["kdf"], doc["cipher"]
+            if cipher["name"] != "chacha20-poly1305":
+                raise KeyFileError(f"unsupported cipher {cipher['name']!r}")
+            seed = ChaCha20Poly1305(_derive(passphrase, kdf)).decrypt(
+                bytes.fromhex(cipher["nonce"]),
+                bytes.fromhex(cipher["ciphertext"]),
+                _aad(role, public_key, kdf),
+            )
+        else:
+            seed = bytes.fromhex(doc["seed"])
+    except InvalidTag as e:
+        raise KeyFileError("wrong passphrase, or the key file was altered") from e
+    except (KeyError, TypeError, ValueError) as e:
+        raise KeyFileError(f"malformed key file: {e!r}") from e
+    if len(seed) != SEED_BYTES:
+        raise KeyFileError(f"key file seed must be {SEED_BYTES} bytes, got {len(seed)}")
+    key = Keypair.from_seed(seed)
+    if key.public_key != public_key:
+        raise KeyFileError("key file's public key does not match its secret key")
+    return KeyFile(role=role, key=key, encrypted=bool(doc["encrypted"]))
+
+
+def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write `data` to `path` atomically with mode 0600, refusing to replace a file unless told."""
+    if path.exists() and not overwrite:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite it")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise KeyFileError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def read_key_file(path: Path, passphrase: Passphrase) -> KeyFile:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise KeyFileError(f"cannot read key file {path}: {e.strerror or e}") from e
+    return open_key(data, passphrase)
