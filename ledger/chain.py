@@ -55,15 +55,17 @@ class Chain:
         self.log = log if log is not None else MerkleLog(keep_nodes=False)
         self.tip = tip or Tip(height=0, block_id=genesis.network_id, time=genesis.time)
 
-    def append(self, block: Block, *, signatures_checked: bool = False) -> None:
-        """Verify `block` as the next one and apply it. `signatures_checked` says the caller has
-        already verified every record's signature (e.g. on several cores)."""
+    def append(self, block: Block, *, signatures_checked: bool = False) -> list[bytes]:
+        """Verify `block` as the next one and apply it; return the state keys it changed.
+        `signatures_checked` says the caller already verified every record's signature (e.g. on
+        several cores)."""
         header = self._check_header(block.header)
         with self._attempt() as attempt:
             self._execute(block, check_signatures=not signatures_checked)
             self._check_roots(header, [r.raw for r in block.records])
             attempt.keep = True
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
+        return attempt.changed
 
     def propose(
         self, records: Sequence[Record], *, proposer: bytes, last_commit: Commit | None
@@ -157,7 +159,7 @@ class Chain:
             yield attempt
         finally:
             if attempt.keep:
-                self.state.commit()
+                attempt.changed = self.state.commit()
             else:
                 self.state.rollback()
                 self.log = MerkleLog.from_frontier(size, frontier, keep_nodes=False)
@@ -210,6 +212,7 @@ class Chain:
 @dataclass(slots=True)
 class _Attempt:
     keep: bool = False
+    changed: list[bytes] = dataclasses.field(default_factory=list)
 
 
 def certify(

@@ -1,4 +1,9 @@
-"""Key files on disk: the ledger's one module (with store.py) that reads and writes files.
+"""Key files and bundles on disk: the ledger's one module (with store.py) that touches files.
+
+A bundle is a whole ledger in one file, for auditors and for moving a ledger between machines:
+the magic line `COMMONS-BUNDLE-1\n`, then frames of a 4-byte big-endian length and a canonical map
+`{kind, data}`: first the genesis (its JSON), then every block in height order, then the tip's
+commit certificate. Frames are bounded before they are read.
 
 A key file is JSON holding one role's Ed25519 seed, sealed with ChaCha20-Poly1305 under a key
 derived from a passphrase by scrypt. The role, public key and KDF parameters are authenticated
@@ -10,17 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ledger import codec, schema
+from ledger.block import MAX_BLOCK_BYTES, Block, Commit, decode_block, decode_commit, encode_commit
 from ledger.crypto import SEED_BYTES, Keypair, Role
-from ledger.errors import KeyFileError
+from ledger.errors import DecodeError, KeyFileError, LocalError
+from ledger.genesis import MAX_GENESIS_BYTES, Genesis
 
 KEY_FORMAT = "commons-key-v1"
 SCRYPT_N = 2**17  # 128 MiB, about half a second: OWASP's floor for scrypt
@@ -151,3 +159,107 @@ def read_key_file(path: Path, passphrase: Passphrase) -> KeyFile:
     except OSError as e:
         raise KeyFileError(f"cannot read key file {path}: {e.strerror or e}") from e
     return open_key(data, passphrase)
+
+
+BUNDLE_MAGIC = b"COMMONS-BUNDLE-1\n"
+MAX_FRAME_BYTES = MAX_BLOCK_BYTES + 64
+_FRAME_KINDS = ("genesis", "block", "commit")
+
+
+class BundleError(LocalError):
+    """A bundle file cannot be read or written (as opposed to holding an invalid ledger)."""
+
+
+def write_bundle(
+    path: Path, genesis: Genesis, blocks: Iterable[Block], commit: Commit | None
+) -> int:
+    """Write a bundle atomically; return the number of blocks written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    count = 0
+    try:
+        with tmp.open("wb") as f:
+            f.write(BUNDLE_MAGIC)
+            f.write(_frame("genesis", genesis.to_json()))
+            for block in blocks:
+                f.write(_frame("block", block.encode()))
+                count += 1
+            if commit is not None:
+                f.write(_frame("commit", encode_commit(commit)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise BundleError(f"cannot write bundle {path}: {e.strerror or e}") from e
+    return count
+
+
+def _frame(kind: str, data: bytes) -> bytes:
+    body = codec.encode({"kind": kind, "data": data})
+    return len(body).to_bytes(4, "big") + body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    """An opened bundle: its genesis, then `blocks()` streams the blocks; `commit` is set once
+    the stream has ended."""
+
+    genesis: Genesis
+    _frames: Iterator[tuple[str, bytes]]
+    _end: list[Commit]
+
+    def blocks(self) -> Iterator[Block]:
+        for kind, data in self._frames:
+            if kind == "block":
+                yield decode_block(data)
+            elif kind == "commit":
+                self._end.append(decode_commit(data))
+            else:
+                raise DecodeError(f"bundle has a second {kind} frame")
+
+    @property
+    def commit(self) -> Commit | None:
+        return self._end[0] if self._end else None
+
+
+def open_bundle(path: Path) -> Bundle:
+    """Open a bundle for streaming. Raises BundleError if unreadable, DecodeError if malformed."""
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise BundleError(f"cannot read bundle {path}: {e.strerror or e}") from e
+    frames = _frames(f, path)
+    kind, data = next(frames, ("", b""))
+    if kind != "genesis":
+        f.close()
+        raise DecodeError(f"bundle {path} does not start with a genesis")
+    return Bundle(genesis=Genesis.from_json(data), _frames=frames, _end=[])
+
+
+def _frames(f: BinaryIO, path: Path) -> Iterator[tuple[str, bytes]]:
+    with f:
+        if f.read(len(BUNDLE_MAGIC)) != BUNDLE_MAGIC:
+            raise DecodeError(f"{path} is not a Commons bundle")
+        seen_commit = False
+        while head := f.read(4):
+            if len(head) < 4:
+                raise DecodeError(f"bundle {path} ends inside a frame length")
+            size = int.from_bytes(head, "big")
+            if size > MAX_FRAME_BYTES:
+                raise DecodeError(f"bundle frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+            body = f.read(size)
+            if len(body) < size:
+                raise DecodeError(
+                    f"bundle {path} is truncated: a frame lacks {size - len(body)} bytes"
+                )
+            if seen_commit:
+                raise DecodeError(f"bundle {path} has frames after its final commit")
+            m = codec.decode(body, max_size=MAX_FRAME_BYTES)
+            schema.exact_keys(m, "bundle frame", frozenset({"kind", "data"}), frozenset())
+            kind = m["kind"]
+            if kind not in _FRAME_KINDS or type(m["data"]) is not bytes:
+                raise DecodeError(f"bundle frame of unknown kind {kind!r}")
+            if kind == "genesis" and len(m["data"]) > MAX_GENESIS_BYTES:
+                raise DecodeError("bundle genesis frame is too large")
+            seen_commit = kind == "commit"
+            yield kind, m["data"]

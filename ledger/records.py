@@ -278,6 +278,21 @@ def decode_record(data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Record
     return Record._decoded(data, m, body)
 
 
+def signature_parts(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """(author, signed body, signature) sliced out of a record's canonical bytes without decoding
+    it, for checking signatures elsewhere (another core). Only meaningful for bytes that also pass
+    `decode_record`; raises ValueError when the layout is plainly not a record's."""
+    # A canonical record is fixmap(7) {"at": int, "author": bin8(32), ..., "sig": bin8(64)}.
+    int_sizes = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
+    if len(raw) < 120 or raw[:4] != b"\x87\xa2at":
+        raise ValueError("not a canonical record")
+    start = 4 + (1 if raw[4] < 0x80 else int_sizes.get(raw[4], 0))
+    if raw[start : start + 9] != b"\xa6author\xc4\x20" or raw[-70:-64] != b"\xa3sig\xc4\x40":
+        raise ValueError("not a canonical record")
+    author = raw[start + 9 : start + 41]
+    return author, bytes((raw[0] - 1,)) + raw[1:-_SIG_ENTRY_BYTES], raw[-SIGNATURE_BYTES:]
+
+
 def decode_verified(data: bytes, network_id: bytes) -> Record:
     """Decode, schema-check and verify the signature of one record: the gate for outside bytes."""
     record = decode_record(data)

@@ -67,7 +67,9 @@ def text(value: Any, what: str, lo: int, hi: int, *, multiline: bool = False) ->
         raise SchemaError(f"{what} must be {lo}..{hi} UTF-8 bytes, got {size}")
     bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
     if bad:
-        raise SchemaError(f"{what} contains control or surrogate character U+{ord(bad.group()):04X}")
+        raise SchemaError(
+            f"{what} contains control or surrogate character U+{ord(bad.group()):04X}"
+        )
     return value
 
 

@@ -80,8 +80,10 @@ class LedgerState:
         self._journal = []
         self.validator_change = None
 
-    def commit(self) -> None:
-        self._journal = None
+    def commit(self) -> list[bytes]:
+        """Close the transaction; return the keys it changed, in the order first touched."""
+        journal, self._journal = self._journal or [], None
+        return list(dict.fromkeys(key for key, _ in journal))
 
     def rollback(self) -> None:
         journal, self._journal = self._journal or [], None

@@ -9,6 +9,7 @@ round-trip and that arbitrary bytes either re-encode to themselves or raise Deco
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 from typing import Any
 
@@ -33,7 +34,7 @@ def _typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-# -- strategies ------------------------------------------------------------------------------
+# -- strategies ------------------------------------------------------------------------------------
 
 msgpack_ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 scalars = msgpack_ints | st.booleans() | st.text(max_size=40) | st.binary(max_size=40)
@@ -41,7 +42,7 @@ scalars = msgpack_ints | st.booleans() | st.text(max_size=40) | st.binary(max_si
 
 def _nested(depth: int) -> st.SearchStrategy[Any]:
     """Canonical values whose containers nest at most `depth` deep (arrays as tuples)."""
-    values = scalars
+    values: st.SearchStrategy[Any] = scalars
     for _ in range(depth):
         values = (
             scalars
@@ -54,7 +55,7 @@ def _nested(depth: int) -> st.SearchStrategy[Any]:
 canonical_values = _nested(6)
 
 
-# -- round trips -------------------------------------------------------------------------------
+# -- round trips -----------------------------------------------------------------------------------
 
 
 @given(canonical_values)
@@ -276,7 +277,9 @@ def test_non_bytes_input_is_refused(data: Any) -> None:
 def test_max_size_is_inclusive() -> None:
     data = encode(b"x" * 100)
     assert decode(data, max_size=len(data)) == b"x" * 100
-    with pytest.raises(DecodeError, match=f"{len(data)} bytes exceeds the limit of {len(data) - 1}"):
+    with pytest.raises(
+        DecodeError, match=f"{len(data)} bytes exceeds the limit of {len(data) - 1}"
+    ):
         decode(data, max_size=len(data) - 1)
 
 
@@ -299,6 +302,15 @@ def test_a_container_may_hold_max_container_len_entries_and_no_more() -> None:
         decode(over, max_size=len(over))
 
 
+def test_max_items_lowers_the_container_bound() -> None:
+    three = encode([1, 2, 3])
+    assert decode(three, max_size=BIG, max_items=3) == (1, 2, 3)
+    with pytest.raises(DecodeError):
+        decode(three, max_size=BIG, max_items=2)
+    with pytest.raises(DecodeError):
+        decode(encode({"a": 1, "b": 2, "c": 3}), max_size=BIG, max_items=2)
+
+
 def test_decode_errors_say_what_went_wrong() -> None:
     # Regression: `e or type(e).__name__` never falls back (exceptions are truthy), so msgpack's
     # message-less StackError produced "malformed MessagePack: " and nothing else.
@@ -307,7 +319,7 @@ def test_decode_errors_say_what_went_wrong() -> None:
     assert str(caught.value).split(":", 1)[-1].strip(), f"empty reason in {str(caught.value)!r}"
 
 
-# -- memory ------------------------------------------------------------------------------------
+# -- memory ----------------------------------------------------------------------------------------
 
 PEAK_LIMIT = 8 << 20  # 8 MiB for a 4 KiB message: any per-claimed-entry allocation would exceed it
 
@@ -315,10 +327,8 @@ PEAK_LIMIT = 8 << 20  # 8 MiB for a 4 KiB message: any per-claimed-entry allocat
 def _peak_while_decoding(data: bytes) -> int:
     tracemalloc.start()
     try:
-        try:
+        with contextlib.suppress(DecodeError):
             decode(data, max_size=len(data))
-        except DecodeError:
-            pass
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -341,7 +351,7 @@ def test_small_hostile_messages_stay_small_in_memory(data: bytes) -> None:
     assert peak < PEAK_LIMIT, f"decoding {len(data)} bytes peaked at {peak} bytes"
 
 
-# -- arbitrary bytes ---------------------------------------------------------------------------------
+# -- arbitrary bytes -------------------------------------------------------------------------------
 
 
 def _decodes_to_itself_or_raises_decode_error(data: bytes) -> None:
@@ -367,4 +377,3 @@ def test_any_mutation_of_a_canonical_message_decodes_canonically_or_raises(
     encoded[at] = data.draw(st.integers(0, 255).filter(lambda b: b != encoded[at]), label="byte")
     cut = data.draw(st.integers(0, len(encoded)), label="truncate to")
     _decodes_to_itself_or_raises_decode_error(bytes(encoded[:cut]))
-

@@ -87,9 +87,9 @@ def signed_wire(m: dict[str, Any], key: Keypair = ALICE) -> bytes:
 
 
 def _utf8_text(lo: int, hi: int, *, multiline: bool = False) -> st.SearchStrategy[str]:
-    """Text of `lo`..`hi` UTF-8 bytes without control characters (but tab and newline if multiline)."""
+    """Text of `lo`..`hi` UTF-8 bytes without control characters (multi-line: tab and newline)."""
     chars = st.characters(
-        codec="utf-8", exclude_categories=("Cc",), include_characters="\t\n" if multiline else ""
+        codec="utf-8", exclude_categories=["Cc"], include_characters="\t\n" if multiline else ""
     )
     # Cut at `hi` bytes on a character boundary; the first character always survives (hi >= 4).
     return st.text(chars, min_size=lo, max_size=hi).map(
@@ -108,7 +108,9 @@ contributions = st.builds(
     size=st.none() | st.integers(0, MAX_INT),
 )
 endorsements = st.builds(
-    Endorsement, contribution=st.binary(min_size=32, max_size=32), comment=_utf8_text(0, 1024)
+    Endorsement,
+    contribution=st.binary(min_size=32, max_size=32),
+    comment=_utf8_text(0, 1024, multiline=True),
 )
 bodies = identities | contributions | endorsements
 
@@ -129,7 +131,7 @@ def records(draw: st.DrawFn) -> Record:
 record_settings = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-# -- round trip and signatures -----------------------------------------------------------------
+# -- round trip and signatures ---------------------------------------------------------------------
 
 
 @record_settings
@@ -207,6 +209,10 @@ def test_signed_body_is_the_record_without_sig() -> None:
     m = wire_of(record)
     del m["sig"]
     assert record.signed_body() == codec.encode(m)
+    # PROTOCOL.md §3: the same bytes as the record less its final entry, fixmap 0x87 -> 0x86.
+    assert record.raw[0] == 0x87
+    assert record.raw[-70:-64] == bytes.fromhex("a3736967c440")
+    assert record.signed_body() == b"\x86" + record.raw[1:-70]
 
 
 def test_a_record_signed_for_another_network_does_not_verify() -> None:
@@ -224,7 +230,7 @@ def test_decoding_rejects_a_non_canonical_record() -> None:
         decode_record(raw.replace(shortest_seq, b"\xa3seq\xcc\x05"))
 
 
-# -- schema limits: bodies ------------------------------------------------------------------------
+# -- schema limits: bodies -------------------------------------------------------------------------
 
 BASE: dict[type[Body], dict[str, Any]] = {
     Identity: {"name": "alice"},
@@ -303,7 +309,9 @@ REJECTED_BODIES = [
     pytest.param(Contribution, "refs", "r", id="contribution.refs-str-not-list"),
     # contribution.description: 0..4096 bytes, tab and newline but no other control characters
     pytest.param(Contribution, "description", "d" * 4097, id="contribution.description-4097"),
-    pytest.param(Contribution, "description", "é" * 2048 + "d", id="contribution.description-4097-utf8"),
+    pytest.param(
+        Contribution, "description", "é" * 2048 + "d", id="contribution.description-4097-utf8"
+    ),
     pytest.param(Contribution, "description", "a\r\nb", id="contribution.description-cr"),
     pytest.param(Contribution, "description", "a\x00", id="contribution.description-nul"),
     pytest.param(Contribution, "description", "\x1b[31m", id="contribution.description-escape"),
@@ -357,7 +365,9 @@ def test_body_past_the_limit_cannot_be_constructed(cls: type[Body], field: str, 
 
 
 @pytest.mark.parametrize(("cls", "field", "value"), REJECTED_BODIES)
-def test_body_past_the_limit_is_refused_on_the_wire(cls: type[Body], field: str, value: Any) -> None:
+def test_body_past_the_limit_is_refused_on_the_wire(
+    cls: type[Body], field: str, value: Any
+) -> None:
     m = wire_of(make(cls(**BASE[cls]), seq=3))
     m["body"][field] = value
     with pytest.raises(SchemaError, match=rf"{cls.KIND}\.{field}"):
@@ -452,8 +462,12 @@ def test_envelope_past_the_limit_is_refused_on_the_wire(
 @pytest.mark.parametrize(
     "build",
     [
-        pytest.param(lambda: sign_record(ALICE, NETWORK, seq=True, prev=ZERO_HASH, timestamp=T0,
-                                         body=Identity(name="a")), id="seq-bool-when-signing"),
+        pytest.param(
+            lambda: sign_record(
+                ALICE, NETWORK, seq=True, prev=ZERO_HASH, timestamp=T0, body=Identity(name="a")
+            ),
+            id="seq-bool-when-signing",
+        ),
         pytest.param(lambda: Record(**_envelope(body=object())), id="body-of-unknown-type"),
         pytest.param(lambda: Record(**_envelope(body={"name": "alice"})), id="body-as-dict"),
     ],
@@ -482,17 +496,28 @@ def _mutated(mutate: Callable[[dict[str, Any]], None], body: Body | None = None)
 
 
 WIRE_SHAPE_ERRORS = [
-    pytest.param(lambda m: m.update(kind="bogus"), "unknown record kind 'bogus'", id="unknown-kind"),
+    pytest.param(
+        lambda m: m.update(kind="bogus"), "unknown record kind 'bogus'", id="unknown-kind"
+    ),
     pytest.param(lambda m: m.update(kind=""), "unknown record kind ''", id="empty-kind"),
     pytest.param(lambda m: m.update(kind=7), "unknown record kind 7", id="int-kind"),
     pytest.param(lambda m: m.update(kind=b"identity"), "unknown record kind", id="bin-kind"),
-    pytest.param(lambda m: m.update(kind="contribution"), "contribution is missing",
-                 id="kind-does-not-match-body"),
-    pytest.param(lambda m: m.update(zzz=1), "record has unknown field zzz", id="extra-envelope-field"),
-    pytest.param(lambda m: m.update(id=b"x" * 32), "record has unknown field id",
-                 id="extra-envelope-id"),
-    pytest.param(lambda m: m["body"].update(admin=True), "identity has unknown field admin",
-                 id="extra-body-field"),
+    pytest.param(
+        lambda m: m.update(kind="contribution"),
+        "contribution is missing",
+        id="kind-does-not-match-body",
+    ),
+    pytest.param(
+        lambda m: m.update(zzz=1), "record has unknown field zzz", id="extra-envelope-field"
+    ),
+    pytest.param(
+        lambda m: m.update(id=b"x" * 32), "record has unknown field id", id="extra-envelope-id"
+    ),
+    pytest.param(
+        lambda m: m["body"].update(admin=True),
+        "identity has unknown field admin",
+        id="extra-body-field",
+    ),
     pytest.param(lambda m: m.pop("at"), "record is missing at", id="missing-at"),
     pytest.param(lambda m: m.pop("author"), "record is missing author", id="missing-author"),
     pytest.param(lambda m: m.pop("body"), "record is missing body", id="missing-body"),
@@ -538,7 +563,7 @@ def test_missing_signature_is_refused() -> None:
 @pytest.mark.parametrize(
     "build",
     [
-        pytest.param(lambda: Identity(), id="identity-missing-name"),
+        pytest.param(Identity, id="identity-missing-name"),
         pytest.param(lambda: Identity(name="a", admin=True), id="identity-extra-field"),
         pytest.param(lambda: Contribution(title="t"), id="contribution-missing-kind"),
         pytest.param(lambda: Endorsement(comment="c"), id="endorsement-missing-contribution"),
@@ -550,7 +575,7 @@ def test_dataclasses_refuse_missing_extra_and_positional_fields(build: Callable[
         build()
 
 
-# -- whole-record size ---------------------------------------------------------------------------
+# -- whole-record size -----------------------------------------------------------------------------
 
 BIG_REFS = tuple(f"https://example.org/{i:02d}/" + "r" * 470 for i in range(8))
 
@@ -591,7 +616,9 @@ def test_a_record_one_byte_over_max_record_bytes_is_refused_on_the_wire() -> Non
 
 
 def test_every_field_within_its_limit_can_still_make_an_oversized_record() -> None:
-    body = Contribution(title="t" * 200, kind="k" * 32, refs=("r" * 512,) * 16, description="d" * 4096)
+    body = Contribution(
+        title="t" * 200, kind="k" * 32, refs=("r" * 512,) * 16, description="d" * 4096
+    )
     with pytest.raises(SchemaError, match="exceeds the limit of 8192"):
         make(body, seq=2)
 
@@ -603,7 +630,7 @@ def test_bytes_over_the_evidence_bound_are_refused_before_decoding() -> None:
         decode_record(codec.encode(m))
 
 
-# -- equivocation evidence ------------------------------------------------------------------------
+# -- equivocation evidence -------------------------------------------------------------------------
 
 
 def _two_at_seq(seq: int = 4, key: Keypair = ALICE) -> tuple[Record, Record]:
@@ -636,8 +663,9 @@ def test_evidence_record_signed_by_a_third_member_round_trips() -> None:
     assert decoded == record
     assert decoded.kind == "equivocation"
     assert decoded.author == CAROL.public_key
+    assert isinstance(decoded.body, Equivocation)
     assert decoded.body == evidence
-    decoded.body.verify(NETWORK)  # type: ignore[attr-defined]
+    decoded.body.verify(NETWORK)
     with pytest.raises(SignatureError):
         decode_verified(record.raw, OTHER_NETWORK)
 
@@ -692,7 +720,11 @@ def test_evidence_parts_out_of_order_are_refused_on_the_wire() -> None:
 def test_evidence_with_a_forged_part_does_not_verify() -> None:
     a, b = _two_at_seq()
     forged = Record(
-        author=b.author, seq=b.seq, prev=b.prev, timestamp=b.timestamp, body=b.body,
+        author=b.author,
+        seq=b.seq,
+        prev=b.prev,
+        timestamp=b.timestamp,
+        body=b.body,
         signature=a.signature,
     )
     evidence = Equivocation.of(a, forged)  # the structure is fine...
@@ -732,7 +764,7 @@ def test_evidence_parts_must_be_records(part: Any, error: type[InvalidData]) -> 
         Equivocation(first=a.raw, second=part)
 
 
-# -- feeds ----------------------------------------------------------------------------------------
+# -- feeds -----------------------------------------------------------------------------------------
 
 SKEW = 5_000
 
@@ -753,7 +785,7 @@ def test_a_feed_starts_from_the_empty_head_and_links_by_id() -> None:
 
 
 def test_the_empty_head_is_seq_0_and_the_zero_id() -> None:
-    assert EMPTY_HEAD == FeedHead(seq=0, id=ZERO_HASH, timestamp=0)
+    assert FeedHead(seq=0, id=ZERO_HASH, timestamp=0) == EMPTY_HEAD
 
 
 def test_a_feed_cannot_start_after_seq_1() -> None:
@@ -765,9 +797,14 @@ def test_a_feed_cannot_start_after_seq_1() -> None:
 HEAD_7 = FeedHead(seq=7, id=SOME_ID, timestamp=T0)
 
 
-@pytest.mark.parametrize(("seq", "message"), [(9, "expected seq 8, got 9"), (7, "expected seq 8, got 7"),
-                                              (1, "expected seq 8, got 1")],
-                         ids=["gap", "replay", "restart"])
+@pytest.mark.parametrize(
+    ("seq", "message"),
+    [
+        pytest.param(9, "expected seq 8, got 9", id="gap"),
+        pytest.param(7, "expected seq 8, got 7", id="replay"),
+        pytest.param(1, "expected seq 8, got 1", id="restart"),
+    ],
+)
 def test_seq_must_be_head_plus_one(seq: int, message: str) -> None:
     record = make(Identity(name="alice"), seq=seq, prev=ZERO_HASH if seq == 1 else SOME_ID)
     with pytest.raises(FeedError, match=message):
@@ -792,7 +829,9 @@ def test_timestamp_may_be_at_most_max_skew_after_the_reference_time() -> None:
     at_bound = make(Identity(name="a"), seq=8, timestamp=reference + SKEW)
     assert _extend(HEAD_7, at_bound, reference).timestamp == reference + SKEW
     past_bound = make(Identity(name="a"), seq=8, timestamp=reference + SKEW + 1)
-    with pytest.raises(FeedError, match=f"more than {SKEW} ms after the reference time {reference}"):
+    with pytest.raises(
+        FeedError, match=f"more than {SKEW} ms after the reference time {reference}"
+    ):
         _extend(HEAD_7, past_bound, reference)
 
 
@@ -800,4 +839,3 @@ def test_a_record_before_the_reference_time_is_fine() -> None:
     # Only the future is bounded: a record may be old, as long as its feed's order holds.
     record = make(Identity(name="a"), seq=8, timestamp=T0)
     assert _extend(HEAD_7, record, reference_time=T0 + 10**9).seq == 8
-

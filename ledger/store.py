@@ -1,0 +1,353 @@
+"""The SQLite store: the ledger's only module that imports sqlite3.
+
+One file per node, in WAL mode with `synchronous=FULL` (checked on every open). It keeps the raw
+bytes of every block header, record and commit certificate, the RFC 9162 log's completed nodes
+(so a proof costs O(log n) stored hashes and one query), and the state's key-value leaves. A block
+and everything it changes are committed in one transaction. Opening a store re-checks its shape
+(`quick_check`, contiguous heights, counts) and rebuilds the verified tip, or raises StoreError
+saying exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.block import Block, Commit, Header, decode_commit, decode_header, encode_commit
+from ledger.chain import Chain, Tip
+from ledger.errors import InvalidData, LocalError
+from ledger.genesis import Genesis
+from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
+from ledger.records import Record, decode_record
+from ledger.state import Apply, LedgerState, no_transition
+from ledger.statetree import StateTree
+
+SCHEMA_VERSION = 1
+_LEVEL_SHIFT = 48  # merkle node key = level << 48 | index
+
+
+class StoreError(LocalError):
+    """The store cannot be opened or written, and says why."""
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE blocks (
+    height INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    header BLOB NOT NULL,
+    first_leaf INTEGER NOT NULL,
+    record_count INTEGER NOT NULL
+);
+CREATE TABLE records (
+    leaf INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    UNIQUE (author, seq)
+);
+CREATE TABLE commits (height INTEGER PRIMARY KEY, commit_ BLOB NOT NULL);
+CREATE TABLE merkle (key INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE state (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRecord:
+    record: Record
+    leaf: int
+    height: int
+
+
+def _node_key(level: int, index: int) -> int:
+    return (level << _LEVEL_SHIFT) | index
+
+
+class Store:
+    """A node's ledger on disk with its verified chain in memory. Use `Store.open`."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, chain: Chain) -> None:
+        self.path = path
+        self._db = db
+        self.chain = chain
+
+    # opening
+
+    @classmethod
+    def create(cls, path: Path, genesis: Genesis, *, apply: Apply = no_transition) -> Store:
+        """A new store for `genesis` at `path`, which must not exist yet."""
+        if path.exists():
+            raise StoreError(f"{path} already exists")
+        db = _connect(path)
+        try:
+            with db:
+                db.executescript(_SCHEMA)
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema", str(SCHEMA_VERSION).encode()), ("genesis", genesis.to_json())],
+                )
+                state = LedgerState.from_genesis(genesis)
+                db.executemany("INSERT INTO state VALUES (?, ?)", list(state.items()))
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            db.close()
+            raise StoreError(f"cannot create store {path}: {e}") from e
+        return cls(path, db, Chain(genesis, apply=apply, state=state))
+
+    @classmethod
+    def open(cls, path: Path, *, apply: Apply = no_transition) -> Store:
+        """Open an existing store and rebuild its tip from what it holds."""
+        if not path.is_file():
+            raise StoreError(f"no store at {path}")
+        db = _connect(path)
+        try:
+            return cls(path, db, _load_chain(path, db, apply))
+        except sqlite3.DatabaseError as e:
+            db.close()
+            raise StoreError(f"store {path} is damaged: {e}") from e
+        except (StoreError, InvalidData):
+            db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writing
+
+    @property
+    def tip(self) -> Tip:
+        return self.chain.tip
+
+    @property
+    def genesis(self) -> Genesis:
+        return self.chain.genesis
+
+    def append(
+        self, block: Block, commit: Commit | None = None, *, signatures_checked: bool = False
+    ) -> None:
+        """Verify `block` against the tip and store it, with everything it changes, in one
+        transaction. `commit`, if given, must certify it and is stored as its certificate."""
+        first_leaf = self.chain.log.size
+        changed = self.chain.append(block, signatures_checked=signatures_checked)
+        try:
+            if commit is not None:
+                self.chain.verify_commit(commit)
+            self._write(block, commit, first_leaf, changed)
+        except BaseException as e:
+            # Nothing reached the disk: go back to the last committed tip.
+            self.chain = _load_chain(self.path, self._db, self.chain.apply)
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"cannot store block {block.height}: {e}") from e
+            raise
+
+    def add_commit(self, commit: Commit) -> None:
+        """Store the certificate of the tip block (it reaches the next header only later)."""
+        self.chain.verify_commit(commit)
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO commits VALUES (?, ?)",
+                (commit.height, encode_commit(commit)),
+            )
+
+    def _write(
+        self, block: Block, commit: Commit | None, first_leaf: int, changed: list[bytes]
+    ) -> None:
+        header = block.header
+        log = MerkleLog.from_frontier(first_leaf, _frontier(self._db, first_leaf), keep_nodes=False)
+        nodes: list[tuple[int, bytes]] = []
+        rows = []
+        for offset, record in enumerate(block.records):
+            for level, index, h in log.append_hash_nodes(leaf_hash(record.raw)):
+                nodes.append((_node_key(level, index), h))
+            rows.append(
+                (
+                    first_leaf + offset,
+                    record.id,
+                    record.author,
+                    record.seq,
+                    header.height,
+                    record.raw,
+                )
+            )
+        state = self.chain.state
+        with self._db:
+            db = self._db
+            db.execute(
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?)",
+                (header.height, header.id, header.raw, first_leaf, header.record_count),
+            )
+            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO merkle VALUES (?, ?)", nodes)
+            if header.last_commit is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO commits VALUES (?, ?)",
+                    (header.height - 1, encode_commit(header.last_commit)),
+                )
+            if commit is not None:
+                db.execute(
+                    "INSERT INTO commits VALUES (?, ?)", (header.height, encode_commit(commit))
+                )
+            for key in changed:
+                value = state.get_raw(key)
+                if value is None:
+                    db.execute("DELETE FROM state WHERE key = ?", (key,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
+    # reading
+
+    def header(self, height: int) -> Header | None:
+        row = self._db.execute("SELECT header FROM blocks WHERE height = ?", (height,)).fetchone()
+        return None if row is None else decode_header(row[0])
+
+    def block(self, height: int) -> Block | None:
+        row = self._db.execute(
+            "SELECT header, first_leaf, record_count FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        if row is None:
+            return None
+        raws = self._db.execute(
+            "SELECT raw FROM records WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
+            (row[1], row[1] + row[2]),
+        ).fetchall()
+        return Block(header=decode_header(row[0]), records=tuple(decode_record(r[0]) for r in raws))
+
+    def blocks(self, start: int = 1) -> Iterator[Block]:
+        for height in range(start, self.tip.height + 1):
+            block = self.block(height)
+            if block is None:
+                raise StoreError(f"store {self.path} lacks block {height}")
+            yield block
+
+    def commit(self, height: int) -> Commit | None:
+        row = self._db.execute("SELECT commit_ FROM commits WHERE height = ?", (height,)).fetchone()
+        return None if row is None else decode_commit(row[0])
+
+    def record(self, record_id: bytes) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT raw, leaf, height FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else StoredRecord(record=decode_record(row[0]), leaf=row[1], height=row[2])
+        )
+
+    def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT raw, leaf, height FROM records WHERE author = ? AND seq = ?", (author, seq)
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else StoredRecord(record=decode_record(row[0]), leaf=row[1], height=row[2])
+        )
+
+    def record_count(self) -> int:
+        return self.chain.log.size
+
+    # proofs from stored nodes: one query each
+
+    def inclusion_proof(self, leaf: int, size: int) -> list[bytes]:
+        return self._prove(lambda node: inclusion_proof(node, leaf, size))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self._prove(lambda node: consistency_proof(node, size1, size2))
+
+    def _prove(self, make: Callable[[NodeSource], list[bytes]]) -> list[bytes]:
+        """Run `make` once to learn which nodes it needs, fetch them in one query, run it again."""
+        wanted: list[int] = []
+
+        def record_key(level: int, index: int) -> bytes:
+            wanted.append(_node_key(level, index))
+            return bytes(32)
+
+        make(record_key)
+        hashes = _nodes(self._db, wanted)
+        return make(lambda level, index: hashes[_node_key(level, index)])
+
+
+def _nodes(db: sqlite3.Connection, keys: Sequence[int]) -> dict[int, bytes]:
+    if not keys:
+        return {}
+    marks = ",".join("?" * len(keys))
+    rows = db.execute(f"SELECT key, hash FROM merkle WHERE key IN ({marks})", keys)  # noqa: S608
+    found = dict(rows.fetchall())
+    for key in keys:
+        if key not in found:
+            level, index = key >> _LEVEL_SHIFT, key & ((1 << _LEVEL_SHIFT) - 1)
+            raise StoreError(f"store lacks Merkle node level {level} index {index}")
+    return found
+
+
+def _frontier(db: sqlite3.Connection, size: int) -> list[bytes]:
+    keys = [
+        _node_key(level, (size >> level) - 1)
+        for level in range(size.bit_length() - 1, -1, -1)
+        if (size >> level) & 1
+    ]
+    nodes = _nodes(db, keys)
+    return [nodes[k] for k in keys]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute("PRAGMA synchronous=FULL")
+        sync = db.execute("PRAGMA synchronous").fetchone()[0]
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open store {path}: {e}") from e
+    if mode.lower() != "wal" or sync != 2:
+        db.close()
+        raise StoreError(f"store {path} is not in WAL mode with synchronous=FULL ({mode}, {sync})")
+    return db
+
+
+def _load_chain(path: Path, db: sqlite3.Connection, apply: Apply) -> Chain:
+    check = db.execute("PRAGMA quick_check").fetchall()
+    if check != [("ok",)]:
+        raise StoreError(f"store {path} fails SQLite's integrity check: {check[0][0]}")
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("schema") != str(SCHEMA_VERSION).encode():
+        raise StoreError(
+            f"store {path} has schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}"
+        )
+    genesis = Genesis.from_json(meta["genesis"])
+    count, top = db.execute("SELECT COUNT(*), COALESCE(MAX(height), 0) FROM blocks").fetchone()
+    if count != top:
+        raise StoreError(
+            f"store {path} has {count} blocks but heights up to {top}: a block is missing"
+        )
+    leaves = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    tree = StateTree()
+    for key, value in db.execute("SELECT key, value FROM state"):
+        tree.set(key, value)
+    state = LedgerState(tree)
+    if top == 0:
+        return Chain(genesis, apply=apply, state=state)
+    row = db.execute(
+        "SELECT header, first_leaf, record_count FROM blocks WHERE height = ?", (top,)
+    ).fetchone()
+    header = decode_header(row[0])
+    if row[1] + row[2] != leaves or header.log_size != leaves:
+        raise StoreError(
+            f"store {path} holds {leaves} records but block {top} ends the log at {header.log_size}"
+        )
+    if state.root() != header.state_root:
+        raise StoreError(f"store {path}: its state does not match block {top}'s state root")
+    log = MerkleLog.from_frontier(leaves, _frontier(db, leaves), keep_nodes=False)
+    if log.root() != header.log_root:
+        raise StoreError(f"store {path}: its Merkle log does not match block {top}'s log root")
+    tip = Tip(height=top, block_id=header.id, time=header.time)
+    return Chain(genesis, apply=apply, state=state, log=log, tip=tip)
