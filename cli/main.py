@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import click
 
+from cli.demo import demo
 from cli.keys import init, key
+from cli.ledger_cmds import audit_cmd, export, genesis, import_, proof, verify_proof
 from cli.output import err_console
 from ledger.errors import LedgerError
 
@@ -27,8 +29,8 @@ def commons() -> None:
     """Commons: a decentralized contribution ledger for open communities."""
 
 
-commons.add_command(init)
-commons.add_command(key)
+for command in (demo, init, key, genesis, export, import_, audit_cmd, proof, verify_proof):
+    commons.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,12 +20,14 @@ from ledger.chain import Chain, Tip
 from ledger.errors import InvalidData, LocalError
 from ledger.genesis import Genesis
 from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
+from ledger.proof import CertifiedHeader, RecordProof
 from ledger.records import Record, decode_record
 from ledger.state import Apply, LedgerState, no_transition
 from ledger.statetree import StateTree
 
 SCHEMA_VERSION = 1
 _LEVEL_SHIFT = 48  # merkle node key = level << 48 | index
+_QUERY_KEYS = 8192  # keys in one IN (...) query, well under SQLite's variable limit
 
 
 class StoreError(LocalError):
@@ -39,7 +41,8 @@ CREATE TABLE blocks (
     id BLOB NOT NULL UNIQUE,
     header BLOB NOT NULL,
     first_leaf INTEGER NOT NULL,
-    record_count INTEGER NOT NULL
+    record_count INTEGER NOT NULL,
+    validator_change INTEGER NOT NULL
 );
 CREATE TABLE records (
     leaf INTEGER PRIMARY KEY,
@@ -183,8 +186,15 @@ class Store:
         with self._db:
             db = self._db
             db.execute(
-                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?)",
-                (header.height, header.id, header.raw, first_leaf, header.record_count),
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    header.height,
+                    header.id,
+                    header.raw,
+                    first_leaf,
+                    header.record_count,
+                    int(header.new_validators is not None),
+                ),
             )
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.executemany("INSERT INTO merkle VALUES (?, ?)", nodes)
@@ -258,6 +268,65 @@ class Store:
 
     # proofs from stored nodes: one query each
 
+    def prove_record(self, record_id: bytes) -> RecordProof:
+        """A proof of `record_id` that holds back to the genesis (see ledger/proof.py)."""
+        found = self.record(record_id)
+        if found is None:
+            raise StoreError(f"no record {record_id.hex()} in this ledger")
+        header = self.header(found.height)
+        commit = self.commit(found.height)
+        if header is None or commit is None:
+            raise StoreError(f"block {found.height} or its certificate is missing from the store")
+        changes = []
+        for (height,) in self._db.execute(
+            "SELECT height FROM blocks WHERE validator_change = 1 AND height < ? ORDER BY height",
+            (found.height,),
+        ).fetchall():
+            change_header, change_commit = self.header(height), self.commit(height)
+            if change_header is None or change_commit is None:
+                raise StoreError(f"block {height} or its certificate is missing from the store")
+            changes.append(CertifiedHeader(header=change_header, commit=change_commit))
+        return RecordProof(
+            network_id=self.genesis.network_id,
+            record=found.record,
+            leaf=found.leaf,
+            path=tuple(self.inclusion_proof(found.leaf, header.log_size)),
+            block=CertifiedHeader(header=header, commit=commit),
+            changes=tuple(changes),
+        )
+
+    def check_derived(self, replayed: Chain) -> None:
+        """Raise StoreError unless the stored state and Merkle nodes equal those of `replayed`, a
+        chain rebuilt from this store's blocks (as an audit does)."""
+        stored = self._db.execute("SELECT key, value FROM state ORDER BY key")
+        expected = iter(replayed.state.items())
+        for row in stored:
+            want = next(expected, None)
+            if want is None or (bytes(row[0]), bytes(row[1])) != want:
+                raise StoreError(f"stored state differs from the replay at key {bytes(row[0])!r}")
+        if next(expected, None) is not None:
+            raise StoreError("stored state lacks keys the replay has")
+        log = MerkleLog(keep_nodes=False)
+        computed: dict[int, bytes] = {}
+        for (raw,) in self._db.execute("SELECT raw FROM records ORDER BY leaf"):
+            for level, index, h in log.append_hash_nodes(leaf_hash(raw)):
+                computed[_node_key(level, index)] = h
+            if len(computed) >= _QUERY_KEYS:
+                self._compare_nodes(computed)
+                computed.clear()
+        self._compare_nodes(computed)
+        total = self._db.execute("SELECT COUNT(*) FROM merkle").fetchone()[0]
+        expected_nodes = 2 * log.size - log.size.bit_count()  # every completed perfect subtree
+        if total != expected_nodes:
+            raise StoreError(f"store holds {total} Merkle nodes, the log has {expected_nodes}")
+
+    def _compare_nodes(self, computed: dict[int, bytes]) -> None:
+        stored = _nodes(self._db, list(computed))
+        for key, value in computed.items():
+            if stored[key] != value:
+                level, index = key >> _LEVEL_SHIFT, key & ((1 << _LEVEL_SHIFT) - 1)
+                raise StoreError(f"stored Merkle node level {level} index {index} is wrong")
+
     def inclusion_proof(self, leaf: int, size: int) -> list[bytes]:
         return self._prove(lambda node: inclusion_proof(node, leaf, size))
 
@@ -278,11 +347,12 @@ class Store:
 
 
 def _nodes(db: sqlite3.Connection, keys: Sequence[int]) -> dict[int, bytes]:
-    if not keys:
-        return {}
-    marks = ",".join("?" * len(keys))
-    rows = db.execute(f"SELECT key, hash FROM merkle WHERE key IN ({marks})", keys)  # noqa: S608
-    found = dict(rows.fetchall())
+    found: dict[int, bytes] = {}
+    for start in range(0, len(keys), _QUERY_KEYS):
+        chunk = keys[start : start + _QUERY_KEYS]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT key, hash FROM merkle WHERE key IN ({marks})"  # noqa: S608 - only marks
+        found.update(db.execute(query, chunk).fetchall())
     for key in keys:
         if key not in found:
             level, index = key >> _LEVEL_SHIFT, key & ((1 << _LEVEL_SHIFT) - 1)

@@ -24,7 +24,9 @@ class SoloValidator:
             raise ValueError("a solo validator must be the only validator of its network")
         self.store = store
         self.key = key
-        self.last_commit: Commit | None = store.commit(store.tip.height) if store.tip.height else None
+        self.last_commit: Commit | None = (
+            store.commit(store.tip.height) if store.tip.height else None
+        )
 
     def make_block(self, records: Sequence[Record], *, commit_time: int) -> Block:
         """Propose, certify at `commit_time` (ms, after the block's own time), and store a block."""

@@ -1,0 +1,343 @@
+"""The auditor's commands: genesis create, export, import, audit, proof, verify-proof."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.home import resolve_home
+from cli.keys import home_option
+from cli.output import console, err_console
+from cli.parallel import PoolChecker
+from ledger.audit import AuditReport, InlineChecker, SignatureChecker, audit
+from ledger.block import Block, Commit
+from ledger.chain import Chain
+from ledger.errors import LedgerError, LocalError
+from ledger.files import Bundle, open_bundle, write_bundle
+from ledger.genesis import Genesis, Param, make_genesis
+from ledger.proof import RecordProof, verify_record_proof
+from ledger.store import Store, StoreError
+
+LEDGER_FILE = "ledger.sqlite"
+EXISTING_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+PARALLEL_FROM_RECORDS = 20_000
+"""Below this many records, starting worker processes costs more than it saves."""
+
+
+class IntegrityFailure(click.ClickException):
+    """An audit or proof check found the ledger broken: exit 1 after the report."""
+
+    exit_code = 1
+
+    def show(self, file: object = None) -> None:
+        err_console.print(f"[red]integrity failure:[/] {self.message}")
+
+
+def ledger_path(home: Path | None) -> Path:
+    return resolve_home(home) / LEDGER_FILE
+
+
+@contextmanager
+def open_store(home: Path | None) -> Iterator[Store]:
+    path = ledger_path(home)
+    if not path.exists():
+        raise click.UsageError(f"no ledger in {path.parent} (expected {path})")
+    store = Store.open(path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# genesis
+
+
+def _key(text: str, what: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise click.BadParameter(f"{what}: {text!r} is not a 64-hex-digit public key")
+    return key
+
+
+@click.group()
+def genesis() -> None:
+    """Create a network's genesis document."""
+
+
+@genesis.command("create")
+@click.option("--name", default="commons", show_default=True, help="Network name.")
+@click.option("--member", "members", multiple=True, metavar="NAME=KEY:TOKENS", help="A founder.")
+@click.option("--validator", "validators", multiple=True, metavar="KEY:POWER", required=True)
+@click.option(
+    "--param", "params", multiple=True, metavar="NAME=VALUE", help="Override a parameter."
+)
+@click.option(
+    "--time", "time_ms", type=int, default=None, help="Genesis time in ms (default: now)."
+)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def genesis_create(
+    name: str,
+    members: tuple[str, ...],
+    validators: tuple[str, ...],
+    params: tuple[str, ...],
+    time_ms: int | None,
+    out: Path,
+) -> None:
+    """Write a genesis: founders with their tokens, validators with their power, parameters."""
+    founders: dict[bytes, tuple[str, int]] = {}
+    for spec in members:
+        member_name, sep, rest = spec.partition("=")
+        key_hex, sep2, tokens = rest.partition(":")
+        if not (sep and sep2 and tokens.isdigit()):
+            raise click.BadParameter(f"--member {spec!r}: expected NAME=KEY:TOKENS")
+        key = _key(key_hex, "--member")
+        if key in founders:
+            raise click.BadParameter(f"--member: key {key_hex} is given twice")
+        founders[key] = (member_name, int(tokens))
+    powers: dict[bytes, int] = {}
+    for spec in validators:
+        key_hex, sep, power = spec.partition(":")
+        if not (sep and power.isdigit()):
+            raise click.BadParameter(f"--validator {spec!r}: expected KEY:POWER")
+        powers[_key(key_hex, "--validator")] = int(power)
+    overrides: dict[str, Param] = {}
+    defaults = make_genesis(name="x", time=0, members={}, validators=powers).params
+    for spec in params:
+        pname, sep, value = spec.partition("=")
+        if not sep or pname not in defaults:
+            raise click.BadParameter(
+                f"--param {spec!r}: known parameters are {', '.join(defaults)}"
+            )
+        base = defaults[pname]
+        overrides[pname] = Param(value=int(value), min=base.min, max=base.max)
+    doc = make_genesis(
+        name=name,
+        time=int(time.time() * 1000) if time_ms is None else time_ms,
+        members=founders,
+        validators=powers,
+        params=overrides,
+    )
+    out.write_bytes(doc.to_json())
+    console.print(f"Wrote genesis of [bold]{name}[/] to {out}")
+    console.print(f"network id {doc.network_id.hex()}")
+
+
+# export / import
+
+
+@click.command("export")
+@home_option
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def export(home: Path | None, out: Path) -> None:
+    """Write the whole ledger to one self-contained bundle file."""
+    with open_store(home) as store:
+        tip = store.tip.height
+        count = write_bundle(out, store.genesis, store.blocks(), store.commit(tip) if tip else None)
+        console.print(f"Exported {count} blocks, {store.record_count()} records to {out}")
+
+
+@click.command("import")
+@home_option
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def import_(home: Path | None, bundle: Path) -> None:
+    """Verify a bundle completely, then make it this home's ledger."""
+    path = ledger_path(home)
+    if path.exists():
+        raise LocalError(f"{path} already holds a ledger; import only into a home without one")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.importing")
+    for leftover in staging.parent.glob(staging.name + "*"):
+        leftover.unlink()
+    opened = open_bundle(bundle)
+    try:
+        tip, records = _verify_into(staging, opened)
+    except BaseException:
+        for leftover in staging.parent.glob(staging.name + "*"):
+            leftover.unlink()
+        raise
+    os.replace(staging, path)
+    console.print(f"Imported {tip} blocks, {records} records into {path} (all verified)")
+
+
+def _verify_into(staging: Path, opened: Bundle) -> tuple[int, int]:
+    with Store.create(staging, opened.genesis) as store:
+        for block in opened.blocks():
+            store.append(block)
+        tip = store.tip.height
+        if tip:
+            commit = opened.commit
+            if commit is None:
+                raise IntegrityFailure(f"block {tip}: the bundle's tip has no commit certificate")
+            store.add_commit(commit)
+        return tip, store.record_count()
+
+
+# audit
+
+
+@click.command("audit")
+@home_option
+@click.option(
+    "--bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None
+)
+@click.option(
+    "--genesis", "genesis_file", type=EXISTING_FILE, help="Require this genesis (its network id)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def audit_cmd(
+    home: Path | None, bundle: Path | None, genesis_file: Path | None, as_json: bool
+) -> None:
+    """Re-verify a ledger from genesis: signatures, feeds, evidence, links, certificates, roots."""
+    if bundle is not None and home is not None:
+        raise click.UsageError("give --home or --bundle, not both")
+    expected = Genesis.from_json(genesis_file.read_bytes()).network_id if genesis_file else None
+    if bundle is not None:
+        opened = open_bundle(bundle)
+        report, _ = _run_audit(
+            opened.genesis, opened.blocks(), lambda: opened.commit, None, expected
+        )
+        source = str(bundle)
+    else:
+        path = ledger_path(home)
+        if not path.exists():
+            raise click.UsageError(f"no ledger in {path.parent}: give --home DIR or --bundle FILE")
+        try:
+            store = Store.open(path)
+        except StoreError as e:
+            raise IntegrityFailure(str(e)) from e
+        with store:
+            tip = store.tip.height
+            report, chain = _run_audit(
+                store.genesis,
+                store.blocks(),
+                lambda: store.commit(tip) if tip else None,
+                store.record_count(),
+                expected,
+            )
+            if report.ok:
+                _check_store_matches(store, chain, report)
+        source = str(path)
+    _print_report(report, source, as_json)
+    if not report.ok:
+        raise IntegrityFailure(report.failure or "")
+
+
+def _run_audit(
+    genesis_doc: Genesis,
+    blocks: Iterable[Block],
+    tip_commit: Callable[[], Commit | None],
+    total: int | None,
+    expected: bytes | None,
+) -> tuple[AuditReport, Chain]:
+    checker: SignatureChecker = InlineChecker()
+    pool = None
+    if total is None or total >= PARALLEL_FROM_RECORDS:
+        pool = PoolChecker()
+        checker = pool
+    try:
+        if sys.stderr.isatty():
+            with Progress(
+                TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=err_console, transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("records", total=total)
+                return audit(
+                    genesis_doc, blocks, tip_commit, checker=checker, expected_network=expected,
+                    progress=lambda n: bar.advance(task, n),
+                )  # fmt: skip
+        return audit(genesis_doc, blocks, tip_commit, checker=checker, expected_network=expected)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> None:
+    """A store also keeps derived data (state, Merkle nodes): it must agree with the replay."""
+    try:
+        store.check_derived(chain)
+        report.extra_checks.append("stored state and Merkle nodes match the replay")
+    except LedgerError as e:
+        report.failure = f"store: {e}"
+
+
+def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
+    if as_json:
+        doc = {
+            "source": source,
+            "ok": report.ok,
+            "network_id": report.network_id.hex(),
+            "height": report.height,
+            "blocks": report.blocks,
+            "records": report.records,
+            "signatures": report.signatures,
+            "certificates": report.certificates,
+            "evidence": report.evidence,
+            "state_root": report.state_root.hex(),
+            "log_root": report.log_root.hex(),
+            "failure": report.failure,
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    console.print(f"audit of {source}")
+    console.print(f"  network id    {report.network_id.hex()}")
+    console.print(f"  blocks        {report.blocks:,}   (height {report.height})")
+    console.print(f"  records       {report.records:,}   signatures {report.signatures:,}")
+    console.print(f"  certificates  {report.certificates:,}   evidence {report.evidence:,}")
+    console.print(f"  log root      {report.log_root.hex()}")
+    console.print(f"  state root    {report.state_root.hex()}")
+    for line in report.extra_checks:
+        console.print(f"  {line}")
+    if report.ok:
+        console.print("[green]intact[/]: every check passed")
+
+
+# proofs
+
+
+@click.command("proof")
+@click.argument("record_id")
+@home_option
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def proof(record_id: str, home: Path | None, out: Path) -> None:
+    """Write an inclusion proof of a record that anyone with the genesis can check."""
+    try:
+        rid = bytes.fromhex(record_id)
+    except ValueError:
+        rid = b""
+    if len(rid) != 32:
+        raise click.BadParameter(f"{record_id!r} is not a 64-hex-digit record id")
+    with open_store(home) as store:
+        made = store.prove_record(rid)
+        out.write_bytes(made.encode())
+    console.print(
+        f"Wrote proof of record {record_id} (block {made.block.header.height}, "
+        f"{len(made.changes)} validator changes) to {out}"
+    )
+
+
+@click.command("verify-proof")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--genesis", "genesis_file", type=EXISTING_FILE, required=True)
+def verify_proof(file: Path, genesis_file: Path) -> None:
+    """Check a proof back to a genesis: exit 0 only if every link holds."""
+    doc = Genesis.from_json(genesis_file.read_bytes())
+    try:
+        made = RecordProof.decode(file.read_bytes())
+        verify_record_proof(made, doc)
+    except LedgerError as e:
+        raise IntegrityFailure(f"proof does not verify: {e}") from e
+    console.print(
+        f"[green]valid[/]: record {made.record.id.hex()} is in block "
+        f"{made.block.header.height} of network {doc.network_id.hex()[:16]}"
+    )
