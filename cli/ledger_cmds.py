@@ -60,14 +60,15 @@ def open_store(home: Path | None) -> Iterator[Store]:
 # genesis
 
 
-def _key(text: str, what: str) -> bytes:
+def _hex32(text: str, what: str) -> bytes:
+    """32 bytes written as 64 hex digits, or a usage error naming `what`."""
     try:
-        key = bytes.fromhex(text)
+        value = bytes.fromhex(text)
     except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise click.BadParameter(f"{what}: {text!r} is not a 64-hex-digit public key")
-    return key
+        value = b""
+    if len(value) != 32:
+        raise click.BadParameter(f"{text!r} is not 64 hex digits", param_hint=what)
+    return value
 
 
 @click.group()
@@ -101,7 +102,7 @@ def genesis_create(
         key_hex, sep2, tokens = rest.partition(":")
         if not (sep and sep2 and tokens.isdigit()):
             raise click.BadParameter(f"--member {spec!r}: expected NAME=KEY:TOKENS")
-        key = _key(key_hex, "--member")
+        key = _hex32(key_hex, "--member")
         if key in founders:
             raise click.BadParameter(f"--member: key {key_hex} is given twice")
         founders[key] = (member_name, int(tokens))
@@ -110,7 +111,7 @@ def genesis_create(
         key_hex, sep, power = spec.partition(":")
         if not (sep and power.isdigit()):
             raise click.BadParameter(f"--validator {spec!r}: expected KEY:POWER")
-        powers[_key(key_hex, "--validator")] = int(power)
+        powers[_hex32(key_hex, "--validator")] = int(power)
     overrides: dict[str, Param] = {}
     defaults = make_genesis(name="x", time=0, members={}, validators=powers).params
     for spec in params:
@@ -120,7 +121,11 @@ def genesis_create(
                 f"--param {spec!r}: known parameters are {', '.join(defaults)}"
             )
         base = defaults[pname]
-        overrides[pname] = Param(value=int(value), min=base.min, max=base.max)
+        try:
+            number = int(value)
+        except ValueError:
+            raise click.BadParameter(f"--param {spec!r}: the value must be an integer") from None
+        overrides[pname] = Param(value=number, min=base.min, max=base.max)
     doc = make_genesis(
         name=name,
         time=int(time.time() * 1000) if time_ms is None else time_ms,
@@ -311,12 +316,7 @@ def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
 def proof(record_id: str, home: Path | None, out: Path) -> None:
     """Write an inclusion proof of a record that anyone with the genesis can check."""
-    try:
-        rid = bytes.fromhex(record_id)
-    except ValueError:
-        rid = b""
-    if len(rid) != 32:
-        raise click.BadParameter(f"{record_id!r} is not a 64-hex-digit record id")
+    rid = _hex32(record_id, "RECORD_ID")
     with open_store(home) as store:
         made = store.prove_record(rid)
         out.write_bytes(made.encode())

@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as e:
         err_console.print(f"[red]error:[/] {e}")
         return EXIT_REFUSED
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        err_console.print(f"[red]error:[/] {e.strerror or e}{where}")
+        return EXIT_REFUSED
     return result if isinstance(result, int) else EXIT_OK
 
 
