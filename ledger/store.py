@@ -10,6 +10,7 @@ saying exactly what is wrong.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from ledger.block import Block, Commit, Header, decode_commit, decode_header, encode_commit
 from ledger.chain import Chain, Tip
-from ledger.errors import InvalidData, LocalError
+from ledger.errors import LedgerError, LocalError
 from ledger.genesis import Genesis
 from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
 from ledger.proof import CertifiedHeader, RecordProof
@@ -82,24 +83,35 @@ class Store:
 
     @classmethod
     def create(cls, path: Path, genesis: Genesis, *, apply: Apply = no_transition) -> Store:
-        """A new store for `genesis` at `path`, which must not exist yet."""
+        """A new store for `genesis` at `path`, which must not exist yet. The store is built
+        under a temporary name, checkpointed, and renamed into place: a crash leaves either no
+        store or a complete empty one."""
         if path.exists():
             raise StoreError(f"{path} already exists")
-        db = _connect(path)
+        building = path.with_name(f".{path.name}.creating")
+        _remove_files(building)
+        db = _connect(building)
         try:
             with db:
-                db.executescript(_SCHEMA)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
                     [("schema", str(SCHEMA_VERSION).encode()), ("genesis", genesis.to_json())],
                 )
-                state = LedgerState.from_genesis(genesis)
-                db.executemany("INSERT INTO state VALUES (?, ?)", list(state.items()))
+                db.executemany(
+                    "INSERT INTO state VALUES (?, ?)",
+                    list(LedgerState.from_genesis(genesis).items()),
+                )
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as e:
             db.close()
+            os.replace(building, path)
+        except (sqlite3.Error, OSError) as e:
+            db.close()
+            _remove_files(building)
             raise StoreError(f"cannot create store {path}: {e}") from e
-        return cls(path, db, Chain(genesis, apply=apply, state=state))
+        return cls.open(path, apply=apply)
 
     @classmethod
     def open(cls, path: Path, *, apply: Apply = no_transition) -> Store:
@@ -109,10 +121,10 @@ class Store:
         db = _connect(path)
         try:
             return cls(path, db, _load_chain(path, db, apply))
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             db.close()
-            raise StoreError(f"store {path} is damaged: {e}") from e
-        except (StoreError, InvalidData):
+            raise StoreError(f"store {path} is damaged: {e!r}") from e
+        except LedgerError:
             db.close()
             raise
 
@@ -217,20 +229,23 @@ class Store:
     # reading
 
     def header(self, height: int) -> Header | None:
-        row = self._db.execute("SELECT header FROM blocks WHERE height = ?", (height,)).fetchone()
-        return None if row is None else decode_header(row[0])
+        row = self._db.execute(
+            "SELECT header, id FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        return None if row is None else _checked_header(row[0], row[1], height)
 
     def block(self, height: int) -> Block | None:
         row = self._db.execute(
-            "SELECT header, first_leaf, record_count FROM blocks WHERE height = ?", (height,)
+            "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (height,)
         ).fetchone()
         if row is None:
             return None
-        raws = self._db.execute(
-            "SELECT raw FROM records WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
+        rows = self._db.execute(
+            "SELECT raw, id FROM records WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
             (row[1], row[1] + row[2]),
         ).fetchall()
-        return Block(header=decode_header(row[0]), records=tuple(decode_record(r[0]) for r in raws))
+        records = tuple(_checked_record(raw, rid) for raw, rid in rows)
+        return Block(header=_checked_header(row[0], row[3], height), records=records)
 
     def blocks(self, start: int = 1) -> Iterator[Block]:
         for height in range(start, self.tip.height + 1):
@@ -245,23 +260,15 @@ class Store:
 
     def record(self, record_id: bytes) -> StoredRecord | None:
         row = self._db.execute(
-            "SELECT raw, leaf, height FROM records WHERE id = ?", (record_id,)
+            "SELECT raw, leaf, height, id FROM records WHERE id = ?", (record_id,)
         ).fetchone()
-        return (
-            None
-            if row is None
-            else StoredRecord(record=decode_record(row[0]), leaf=row[1], height=row[2])
-        )
+        return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
         row = self._db.execute(
-            "SELECT raw, leaf, height FROM records WHERE author = ? AND seq = ?", (author, seq)
+            "SELECT raw, leaf, height, id FROM records WHERE author = ? AND seq = ?", (author, seq)
         ).fetchone()
-        return (
-            None
-            if row is None
-            else StoredRecord(record=decode_record(row[0]), leaf=row[1], height=row[2])
-        )
+        return None if row is None else _stored_record(row)
 
     def record_count(self) -> int:
         return self.chain.log.size
@@ -370,14 +377,46 @@ def _frontier(db: sqlite3.Connection, size: int) -> list[bytes]:
     return [nodes[k] for k in keys]
 
 
+def _checked_record(raw: bytes, record_id: bytes) -> Record:
+    """Stored bytes must still be the record they were filed under: never hand out garbage."""
+    try:
+        record = decode_record(raw)
+    except LedgerError as e:
+        raise StoreError(f"stored record {record_id.hex()} is damaged: {e}") from e
+    if record.id != record_id:
+        raise StoreError(
+            f"stored record {record_id.hex()} is damaged: its bytes hash to another id"
+        )
+    return record
+
+
+def _stored_record(row: tuple[bytes, int, int, bytes]) -> StoredRecord:
+    return StoredRecord(record=_checked_record(row[0], row[3]), leaf=row[1], height=row[2])
+
+
+def _checked_header(raw: bytes, block_id: bytes, height: int) -> Header:
+    try:
+        header = decode_header(raw)
+    except LedgerError as e:
+        raise StoreError(f"stored header of block {height} is damaged: {e}") from e
+    if header.id != block_id or header.height != height:
+        raise StoreError(f"stored header of block {height} is damaged: it is not the block filed")
+    return header
+
+
+def _remove_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         db.execute("PRAGMA synchronous=FULL")
         sync = db.execute("PRAGMA synchronous").fetchone()[0]
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot open store {path}: {e}") from e
+    except (sqlite3.Error, UnicodeDecodeError) as e:
+        raise StoreError(f"cannot open store {path}: {e!r}") from e
     if mode.lower() != "wal" or sync != 2:
         db.close()
         raise StoreError(f"store {path} is not in WAL mode with synchronous=FULL ({mode}, {sync})")

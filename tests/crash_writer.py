@@ -1,6 +1,6 @@
 """A ledger writer that runs until it is killed: the subject of tests/test_store_crash.py.
 
-    python tests/crash_writer.py STORE SEED
+    python tests/crash_writer.py STORE SEED [DIE_BEFORE]
 
 Opens the store at STORE (or creates it with the fixed genesis below), then appends blocks of a
 few records by several fixed authors, forever. Every run uses the same genesis and keys, so any
@@ -8,27 +8,37 @@ run continues any earlier run's store from its feed heads. After each block is s
 `committed <height>` and flushes, so whatever it printed is a promise the store must keep.
 Other lines: `creating` just before `Store.create`, `ready <height>` once the store is open, and
 `open-failed <message>` (then exit status 3) when an existing store cannot be opened.
+
+With DIE_BEFORE = n the writer SIGKILLs itself just before SQLite runs the n-th SQL statement of
+the run (counted with a trace callback on every connection the store opens), printing
+`dying before <statement>` first: a deterministic kill at each step of `Store.create` and of the
+first blocks.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.crypto import Keypair  # noqa: E402
-from ledger.errors import LedgerError  # noqa: E402
-from ledger.genesis import Genesis, make_genesis  # noqa: E402
-from ledger.records import Contribution, Record, sign_record  # noqa: E402
-from ledger.store import Store  # noqa: E402
-from node.solo import SoloValidator  # noqa: E402
+from ledger.crypto import Keypair
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis, make_genesis
+from ledger.records import Contribution, Record, sign_record
+from ledger.store import Store
+from node.solo import SoloValidator
 
 GENESIS_TIME = 1_700_000_000_000
 BLOCK_SPACING_MS = 1_000
 VALIDATOR = Keypair.from_seed(b"crash-writer-validator".ljust(32, b"."))
-AUTHORS = tuple(Keypair.from_seed(f"crash-writer-author-{i}".encode().ljust(32, b".")) for i in range(4))
+AUTHORS = tuple(
+    Keypair.from_seed(f"crash-writer-author-{i}".encode().ljust(32, b".")) for i in range(4)
+)
 
 
 def genesis() -> Genesis:
@@ -75,8 +85,30 @@ def next_records(store: Store, rng: random.Random) -> list[Record]:
     return records
 
 
+def die_before_statement(n: int) -> None:
+    """Make every new SQLite connection SIGKILL this process just before its n-th statement."""
+    real_connect = sqlite3.connect
+    count = 0
+
+    def trace(statement: str) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            print(f"dying before {' '.join(statement.split())[:60]}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        db = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        db.set_trace_callback(trace)
+        return db
+
+    sqlite3.connect = connect  # type: ignore[assignment]
+
+
 def main(argv: list[str]) -> int:
     path, seed = Path(argv[1]), int(argv[2])
+    if len(argv) > 3:
+        die_before_statement(int(argv[3]))
     rng = random.Random(seed)
     if path.exists():
         try:
