@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ from ledger.proof import RecordProof, verify_record_proof
 from ledger.store import Store, StoreError
 
 LEDGER_FILE = "ledger.sqlite"
+_DIGITS = re.compile(r"[0-9]{1,16}")
 EXISTING_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 PARALLEL_FROM_RECORDS = 20_000
 """Below this many records, starting worker processes costs more than it saves."""
@@ -100,7 +102,7 @@ def genesis_create(
     for spec in members:
         member_name, sep, rest = spec.partition("=")
         key_hex, sep2, tokens = rest.partition(":")
-        if not (sep and sep2 and tokens.isdigit()):
+        if not (sep and sep2 and _DIGITS.fullmatch(tokens)):
             raise click.BadParameter(f"--member {spec!r}: expected NAME=KEY:TOKENS")
         key = _hex32(key_hex, "--member")
         if key in founders:
@@ -109,9 +111,12 @@ def genesis_create(
     powers: dict[bytes, int] = {}
     for spec in validators:
         key_hex, sep, power = spec.partition(":")
-        if not (sep and power.isdigit()):
+        if not (sep and _DIGITS.fullmatch(power)):
             raise click.BadParameter(f"--validator {spec!r}: expected KEY:POWER")
-        powers[_hex32(key_hex, "--validator")] = int(power)
+        key = _hex32(key_hex, "--validator")
+        if key in powers:
+            raise click.BadParameter(f"--validator: key {key_hex} is given twice")
+        powers[key] = int(power)
     overrides: dict[str, Param] = {}
     defaults = make_genesis(name="x", time=0, members={}, validators=powers).params
     for spec in params:

@@ -10,7 +10,7 @@ failure, names the first failing height or record and the rule broken.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -100,6 +100,9 @@ def audit(
         )
     except LedgerError as e:
         report.failure = str(e) if _names_place(e) else f"after block {chain.tip.height}: {e}"
+    finally:
+        if isinstance(blocks, Generator):
+            blocks.close()  # e.g. a bundle's file, when the replay stopped early
     report.height = chain.tip.height
     report.state_root = chain.state.root()
     report.log_root = chain.log.root()
@@ -121,6 +124,9 @@ def _replay(
         for block in batch:
             n = len(block.records)
             if bad is not None and done <= bad < done + n:
+                # Re-run this block with in-order signature checks, so that the first record
+                # to break any rule is the one named, as a node applying it would.
+                chain.append(block, signatures_checked=False)
                 record = block.records[bad - done]
                 raise _Found(
                     f"block {block.height} record {record.id.hex()}: bad signature by "
@@ -147,7 +153,7 @@ class _Found(InvalidData):
 
 
 def _names_place(error: LedgerError) -> bool:
-    return str(error).startswith(("block ", "expected block"))
+    return str(error).startswith(("block ", "expected block", "after block"))
 
 
 def _count(report: AuditReport, block: Block) -> None:
@@ -167,17 +173,23 @@ def _batches(
     queued: list[tuple[list[Block], Callable[[], int | None]]] = []
     batch: list[Block] = []
     size = 0
-    for block in blocks:
-        batch.append(block)
-        size += len(block.records)
-        if size >= BATCH_RECORDS:
-            queued.append((batch, checker.submit(network_id, _raws(batch))))
-            batch, size = [], 0
-            if len(queued) > 2:
-                yield queued.pop(0)
+    unreadable: LedgerError | None = None
+    try:
+        for block in blocks:
+            batch.append(block)
+            size += len(block.records)
+            if size >= BATCH_RECORDS:
+                queued.append((batch, checker.submit(network_id, _raws(batch))))
+                batch, size = [], 0
+                if len(queued) > 2:
+                    yield queued.pop(0)
+    except LedgerError as e:
+        unreadable = e  # the blocks read before it are verified first: they may fail earlier
     if batch:
         queued.append((batch, checker.submit(network_id, _raws(batch))))
     yield from queued
+    if unreadable is not None:
+        raise unreadable
 
 
 def _raws(batch: list[Block]) -> list[bytes]:

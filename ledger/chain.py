@@ -110,6 +110,12 @@ class Chain:
             height=self.tip.height,
             block_id=self.tip.block_id,
         )
+        for key, at, _ in commit.votes:
+            if at <= self.tip.time:
+                raise CertificateError(
+                    f"precommit by {key.hex()[:16]} has timestamp {at}, not after block "
+                    f"{self.tip.height}'s time {self.tip.time}"
+                )
 
     # the rules, in order
 

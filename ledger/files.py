@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from ledger import codec, schema
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, decode_block, decode_commit, encode_commit
 from ledger.crypto import SEED_BYTES, Keypair, Role
-from ledger.errors import DecodeError, KeyFileError, LocalError
+from ledger.errors import DecodeError, InvalidData, KeyFileError, LocalError
 from ledger.genesis import MAX_GENESIS_BYTES, Genesis
 
 KEY_FORMAT = "commons-key-v1"
@@ -205,17 +205,44 @@ class Bundle:
     the stream has ended."""
 
     genesis: Genesis
-    _frames: Iterator[tuple[str, bytes]]
+    _frames: Generator[tuple[str, bytes], None, None]
     _end: list[Commit]
 
     def blocks(self) -> Iterator[Block]:
-        for kind, data in self._frames:
-            if kind == "block":
-                yield decode_block(data)
-            elif kind == "commit":
-                self._end.append(decode_commit(data))
-            else:
-                raise DecodeError(f"bundle has a second {kind} frame")
+        """The blocks in order; an unreadable one is named by its height (or the last before).
+        The file is closed when the blocks run out or this generator is closed."""
+        try:
+            yield from self._read_blocks()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._frames.close()
+
+    def _read_blocks(self) -> Iterator[Block]:
+        read = 0
+        frames = self._frames
+        while True:
+            try:
+                item = next(frames, None)
+            except DecodeError as e:
+                raise DecodeError(f"after block {read}: {e}") from e
+            if item is None:
+                return
+            kind, data = item
+            try:
+                if kind == "block":
+                    block = decode_block(data)
+                elif kind == "commit":
+                    self._end.append(decode_commit(data))
+                    continue
+                else:
+                    raise DecodeError(f"bundle has a second {kind} frame")
+            except InvalidData as e:
+                what = f"block {read + 1}" if kind == "block" else f"after block {read}"
+                raise DecodeError(f"{what}: {e}") from e
+            read += 1
+            yield block
 
     @property
     def commit(self) -> Commit | None:
@@ -229,18 +256,26 @@ def open_bundle(path: Path) -> Bundle:
     except OSError as e:
         raise BundleError(f"cannot read bundle {path}: {e.strerror or e}") from e
     frames = _frames(f, path)
-    kind, data = next(frames, ("", b""))
-    if kind != "genesis":
+    try:
+        kind, data = next(frames, ("", b""))
+        genesis = Genesis.from_json(data) if kind == "genesis" else None
+    except BaseException:
+        frames.close()
+        f.close()
+        raise
+    if genesis is None:
+        frames.close()
         f.close()
         raise DecodeError(f"bundle {path} does not start with a genesis")
-    return Bundle(genesis=Genesis.from_json(data), _frames=frames, _end=[])
+    return Bundle(genesis=genesis, _frames=frames, _end=[])
 
 
-def _frames(f: BinaryIO, path: Path) -> Iterator[tuple[str, bytes]]:
+def _frames(f: BinaryIO, path: Path) -> Generator[tuple[str, bytes], None, None]:
     with f:
         if f.read(len(BUNDLE_MAGIC)) != BUNDLE_MAGIC:
             raise DecodeError(f"{path} is not a Commons bundle")
         seen_commit = False
+        index = 0
         while head := f.read(4):
             if len(head) < 4:
                 raise DecodeError(f"bundle {path} ends inside a frame length")
@@ -254,8 +289,12 @@ def _frames(f: BinaryIO, path: Path) -> Iterator[tuple[str, bytes]]:
                 )
             if seen_commit:
                 raise DecodeError(f"bundle {path} has frames after its final commit")
-            m = codec.decode(body, max_size=MAX_FRAME_BYTES)
-            schema.exact_keys(m, "bundle frame", frozenset({"kind", "data"}), frozenset())
+            try:
+                m = codec.decode(body, max_size=MAX_FRAME_BYTES)
+                schema.exact_keys(m, "bundle frame", frozenset({"kind", "data"}), frozenset())
+            except InvalidData as e:
+                raise DecodeError(f"bundle {path}: frame {index} is malformed: {e}") from e
+            index += 1
             kind = m["kind"]
             if kind not in _FRAME_KINDS or type(m["data"]) is not bytes:
                 raise DecodeError(f"bundle frame of unknown kind {kind!r}")

@@ -248,10 +248,14 @@ class Store:
         return Block(header=_checked_header(row[0], row[3], height), records=records)
 
     def blocks(self, start: int = 1) -> Iterator[Block]:
+        """Blocks from `start` to the tip; a missing or damaged one is named by its height."""
         for height in range(start, self.tip.height + 1):
-            block = self.block(height)
+            try:
+                block = self.block(height)
+            except LedgerError as e:
+                raise StoreError(f"block {height}: {e}") from e
             if block is None:
-                raise StoreError(f"store {self.path} lacks block {height}")
+                raise StoreError(f"block {height}: missing from store {self.path}")
             yield block
 
     def commit(self, height: int) -> Commit | None:
@@ -303,8 +307,10 @@ class Store:
         )
 
     def check_derived(self, replayed: Chain) -> None:
-        """Raise StoreError unless the stored state and Merkle nodes equal those of `replayed`, a
-        chain rebuilt from this store's blocks (as an audit does)."""
+        """Raise StoreError unless everything the store keeps beside the blocks agrees with
+        `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
+        Merkle nodes, the certificates, and the record and block index columns."""
+        self._check_index()
         stored = self._db.execute("SELECT key, value FROM state ORDER BY key")
         expected = iter(replayed.state.items())
         for row in stored:
@@ -326,6 +332,45 @@ class Store:
         expected_nodes = 2 * log.size - log.size.bit_count()  # every completed perfect subtree
         if total != expected_nodes:
             raise StoreError(f"store holds {total} Merkle nodes, the log has {expected_nodes}")
+
+    def _check_index(self) -> None:
+        """Block rows: flags and leaf ranges match the headers, each certificate below the tip is
+        the one the next header carries; record rows: each sits in its block's leaf range."""
+        tip = self.tip.height
+        next_leaf = 0
+        previous_commit: bytes | None = None
+        rows = self._db.execute(
+            "SELECT height, header, id, first_leaf, record_count, validator_change "
+            "FROM blocks ORDER BY height"
+        )
+        for height, raw, block_id, first_leaf, count, change in rows:
+            header = _checked_header(raw, block_id, height)
+            if (first_leaf, count) != (next_leaf, header.record_count):
+                raise StoreError(f"block {height}: stored leaf range disagrees with its header")
+            if change != int(header.new_validators is not None):
+                raise StoreError(f"block {height}: stored validator-change flag is wrong")
+            if header.last_commit is not None:
+                previous_commit = encode_commit(header.last_commit)
+                if self._commit_raw(height - 1) != previous_commit:
+                    raise StoreError(
+                        f"stored certificate for height {height - 1} is not the last_commit "
+                        f"that height {height} carries"
+                    )
+            next_leaf += count
+        if self._commit_raw(tip) is None and tip > 0:
+            raise StoreError(f"block {tip}: the tip's certificate is missing")
+        misplaced = self._db.execute(
+            "SELECT r.id, r.height FROM records r JOIN blocks b "
+            "ON r.leaf >= b.first_leaf AND r.leaf < b.first_leaf + b.record_count "
+            "WHERE r.height != b.height LIMIT 1"
+        ).fetchone()
+        if misplaced is not None:
+            rid, height = bytes(misplaced[0]).hex(), misplaced[1]
+            raise StoreError(f"record {rid}: stored height {height} is not its block's")
+
+    def _commit_raw(self, height: int) -> bytes | None:
+        row = self._db.execute("SELECT commit_ FROM commits WHERE height = ?", (height,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def _compare_nodes(self, computed: dict[int, bytes]) -> None:
         stored = _nodes(self._db, list(computed))
@@ -446,9 +491,9 @@ def _load_chain(path: Path, db: sqlite3.Connection, apply: Apply) -> Chain:
     if top == 0:
         return Chain(genesis, apply=apply, state=state)
     row = db.execute(
-        "SELECT header, first_leaf, record_count FROM blocks WHERE height = ?", (top,)
+        "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (top,)
     ).fetchone()
-    header = decode_header(row[0])
+    header = _checked_header(row[0], row[3], top)
     if row[1] + row[2] != leaves or header.log_size != leaves:
         raise StoreError(
             f"store {path} holds {leaves} records but block {top} ends the log at {header.log_size}"
