@@ -67,6 +67,13 @@ class Chain:
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
         return attempt.changed
 
+    def validate(self, block: Block) -> None:
+        """Raise unless `block` would be accepted by `append`; change nothing."""
+        header = self._check_header(block.header)
+        with self._attempt():
+            self._execute(block, check_signatures=True)
+            self._check_roots(header, [r.raw for r in block.records])
+
     def propose(
         self, records: Sequence[Record], *, proposer: bytes, last_commit: Commit | None
     ) -> Block:
