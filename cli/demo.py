@@ -16,7 +16,7 @@ from ledger.audit import audit
 from ledger.block import Block, Commit
 from ledger.crypto import Keypair
 from ledger.files import open_bundle, write_bundle
-from ledger.genesis import Genesis, make_genesis
+from ledger.genesis import Genesis
 from ledger.proof import RecordProof, verify_record_proof
 from ledger.records import (
     ZERO_HASH,
@@ -29,6 +29,7 @@ from ledger.records import (
     sign_record,
 )
 from ledger.store import Store
+from node.rules import commons_genesis, commons_rules
 from node.solo import SoloValidator
 
 GENESIS_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the demo is the same on every run
@@ -61,14 +62,14 @@ def build(where: Path) -> tuple[Genesis, Path, Record]:
     validator = Keypair.from_seed(os.urandom(32))
     names = ("ada", "grace", "linus")
     keys = {name: Keypair.from_seed(os.urandom(32)) for name in names}
-    genesis = make_genesis(
+    genesis = commons_genesis(
         name="demo-commons",
         time=GENESIS_TIME,
         members={k.public_key: (n, 100) for n, k in keys.items()},
         validators={validator.public_key: 1},
     )
     authors = {n: Author(n, keys[n], genesis.network_id) for n in names}
-    store = Store.create(where / "ledger.sqlite", genesis)
+    store = Store.create(where / "ledger.sqlite", genesis, rules=commons_rules)
     solo = SoloValidator(store, validator)
     now = GENESIS_TIME
 
@@ -176,7 +177,12 @@ def audit_bundle(path: Path) -> str | None:
     """The failure an audit of `path` finds, or None when the ledger is intact."""
     try:
         opened = open_bundle(path)
-        report, _ = audit(opened.genesis, opened.blocks(), lambda: opened.commit)
+        report, _ = audit(
+            opened.genesis,
+            opened.blocks(),
+            lambda: opened.commit,
+            apply=commons_rules(opened.genesis),
+        )
     except Exception as e:  # noqa: BLE001 - a demo shows every failure as text
         return str(e)
     return report.failure
@@ -202,7 +208,7 @@ def demo(where: Path | None) -> int:
     console.print(f"   network id {genesis.network_id.hex()}")
     (where / "genesis.json").write_bytes(genesis.to_json())
     bundle = where / "ledger.bundle"
-    with Store.open(store_path) as store:
+    with Store.open(store_path, rules=commons_rules) as store:
         write_bundle(bundle, genesis, store.blocks(), store.commit(store.tip.height))
         proof = store.prove_record(parser.id)
     console.print(f"2. Exported it to {bundle}")

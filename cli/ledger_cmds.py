@@ -23,9 +23,10 @@ from ledger.block import Block, Commit
 from ledger.chain import Chain
 from ledger.errors import LedgerError, LocalError
 from ledger.files import Bundle, open_bundle, write_bundle
-from ledger.genesis import Genesis, Param, make_genesis
+from ledger.genesis import Genesis, Param
 from ledger.proof import RecordProof, verify_record_proof
 from ledger.store import Store, StoreError
+from node.rules import DEFAULT_PARAMS, commons_genesis, commons_rules
 
 LEDGER_FILE = "ledger.sqlite"
 _DIGITS = re.compile(r"[0-9]{1,16}")
@@ -52,7 +53,7 @@ def open_store(home: Path | None) -> Iterator[Store]:
     path = ledger_path(home)
     if not path.exists():
         raise click.UsageError(f"no ledger in {path.parent} (expected {path})")
-    store = Store.open(path)
+    store = Store.open(path, rules=commons_rules)
     try:
         yield store
     finally:
@@ -118,7 +119,7 @@ def genesis_create(
             raise click.BadParameter(f"--validator: key {key_hex} is given twice")
         powers[key] = int(power)
     overrides: dict[str, Param] = {}
-    defaults = make_genesis(name="x", time=0, members={}, validators=powers).params
+    defaults = DEFAULT_PARAMS
     for spec in params:
         pname, sep, value = spec.partition("=")
         if not sep or pname not in defaults:
@@ -131,7 +132,7 @@ def genesis_create(
         except ValueError:
             raise click.BadParameter(f"--param {spec!r}: the value must be an integer") from None
         overrides[pname] = Param(value=number, min=base.min, max=base.max)
-    doc = make_genesis(
+    doc = commons_genesis(
         name=name,
         time=int(time.time() * 1000) if time_ms is None else time_ms,
         members=founders,
@@ -181,7 +182,7 @@ def import_(home: Path | None, bundle: Path) -> None:
 
 
 def _verify_into(staging: Path, opened: Bundle) -> tuple[int, int]:
-    with Store.create(staging, opened.genesis) as store:
+    with Store.create(staging, opened.genesis, rules=commons_rules) as store:
         for block in opened.blocks():
             store.append(block)
         tip = store.tip.height
@@ -223,7 +224,7 @@ def audit_cmd(
         if not path.exists():
             raise click.UsageError(f"no ledger in {path.parent}: give --home DIR or --bundle FILE")
         try:
-            store = Store.open(path)
+            store = Store.open(path, rules=commons_rules)
         except StoreError as e:
             raise IntegrityFailure(str(e)) from e
         with store:
@@ -255,18 +256,29 @@ def _run_audit(
     if total is None or total >= PARALLEL_FROM_RECORDS:
         pool = PoolChecker()
         checker = pool
+    apply = commons_rules(genesis_doc)
     try:
-        if sys.stderr.isatty():
-            with Progress(
-                TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=err_console, transient=True,
-            ) as bar:  # fmt: skip
-                task = bar.add_task("records", total=total)
-                return audit(
-                    genesis_doc, blocks, tip_commit, checker=checker, expected_network=expected,
-                    progress=lambda n: bar.advance(task, n),
-                )  # fmt: skip
-        return audit(genesis_doc, blocks, tip_commit, checker=checker, expected_network=expected)
+        if not sys.stderr.isatty():
+            return audit(
+                genesis_doc,
+                blocks,
+                tip_commit,
+                apply=apply,
+                checker=checker,
+                expected_network=expected,
+            )
+        columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("records", total=total)
+            return audit(
+                genesis_doc,
+                blocks,
+                tip_commit,
+                apply=apply,
+                checker=checker,
+                expected_network=expected,
+                progress=lambda n: bar.advance(task, n),
+            )
     finally:
         if pool is not None:
             pool.close()

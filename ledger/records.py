@@ -64,13 +64,13 @@ def register_kind(cls: B) -> B:
     return cls
 
 
-def _wire(body: Body, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def wire_of(body: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     out = {k: getattr(body, k) for k in required}
     out.update({k: v for k in optional if (v := getattr(body, k)) is not None})
     return out
 
 
-def _fields(
+def fields_of(
     m: Mapping[str, Any], what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     schema.exact_keys(m, what, frozenset(required), frozenset(optional))
@@ -90,11 +90,11 @@ class Identity:
         schema.text(self.name, "identity.name", 1, 64)
 
     def to_wire(self) -> dict[str, Any]:
-        return _wire(self, ("name",))
+        return wire_of(self, ("name",))
 
     @classmethod
     def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**_fields(m, "identity", ("name",)))
+        return cls(**fields_of(m, "identity", ("name",)))
 
 
 CONTRIBUTION_KINDS_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -127,12 +127,12 @@ class Contribution:
             schema.integer(self.size, "contribution.size", 0, schema.MAX_INT)
 
     def to_wire(self) -> dict[str, Any]:
-        return _wire(self, ("title", "kind", "refs", "description"), ("hours", "size"))
+        return wire_of(self, ("title", "kind", "refs", "description"), ("hours", "size"))
 
     @classmethod
     def from_wire(cls, m: Mapping[str, Any]) -> Self:
         keys = ("title", "kind", "refs", "description")
-        return cls(**_fields(m, "contribution", keys, ("hours", "size")))
+        return cls(**fields_of(m, "contribution", keys, ("hours", "size")))
 
 
 @register_kind
@@ -150,11 +150,11 @@ class Endorsement:
         schema.text(self.comment, "endorsement.comment", 0, 1024, multiline=True)
 
     def to_wire(self) -> dict[str, Any]:
-        return _wire(self, ("contribution", "comment"))
+        return wire_of(self, ("contribution", "comment"))
 
     @classmethod
     def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**_fields(m, "endorsement", ("contribution", "comment")))
+        return cls(**fields_of(m, "endorsement", ("contribution", "comment")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -354,11 +354,11 @@ class Equivocation:
                 raise EvidenceError(f"equivocation.{name} does not verify: {e}") from e
 
     def to_wire(self) -> dict[str, Any]:
-        return _wire(self, ("first", "second"))
+        return wire_of(self, ("first", "second"))
 
     @classmethod
     def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**_fields(m, "equivocation", ("first", "second")))
+        return cls(**fields_of(m, "equivocation", ("first", "second")))
 
 
 def _evidence_part(data: Any, what: str) -> Record:
@@ -370,3 +370,8 @@ def _evidence_part(data: Any, what: str) -> Record:
     if isinstance(record.body, Equivocation):
         raise EvidenceError(f"{what} is itself evidence; evidence does not nest")
     return record
+
+
+# Kinds with modules of their own register themselves when imported: import them here, so that
+# decoding any record knows every kind.
+from ledger import kinds_governance  # noqa: E402, F401

@@ -31,6 +31,15 @@ _LEVEL_SHIFT = 48  # merkle node key = level << 48 | index
 _QUERY_KEYS = 8192  # keys in one IN (...) query, well under SQLite's variable limit
 
 
+Rules = Callable[[Genesis], Apply]
+"""Gives the state transition of a network from its genesis."""
+
+
+def ledger_only(genesis: Genesis) -> Apply:
+    """The ledger's own rules alone, with no governance."""
+    return no_transition
+
+
 class StoreError(LocalError):
     """The store cannot be opened or written, and says why."""
 
@@ -82,7 +91,7 @@ class Store:
     # opening
 
     @classmethod
-    def create(cls, path: Path, genesis: Genesis, *, apply: Apply = no_transition) -> Store:
+    def create(cls, path: Path, genesis: Genesis, *, rules: Rules = ledger_only) -> Store:
         """A new store for `genesis` at `path`, which must not exist yet. The store is built
         under a temporary name, checkpointed, and renamed into place: a crash leaves either no
         store or a complete empty one."""
@@ -111,16 +120,17 @@ class Store:
             db.close()
             _remove_files(building)
             raise StoreError(f"cannot create store {path}: {e}") from e
-        return cls.open(path, apply=apply)
+        return cls.open(path, rules=rules)
 
     @classmethod
-    def open(cls, path: Path, *, apply: Apply = no_transition) -> Store:
-        """Open an existing store and rebuild its tip from what it holds."""
+    def open(cls, path: Path, *, rules: Rules = ledger_only) -> Store:
+        """Open an existing store and rebuild its tip from what it holds. `rules` gives the state
+        transition for the store's genesis (governance's, for a Commons network)."""
         if not path.is_file():
             raise StoreError(f"no store at {path}")
         db = _connect(path)
         try:
-            return cls(path, db, _load_chain(path, db, apply))
+            return cls(path, db, _load_chain(path, db, rules))
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             db.close()
             raise StoreError(f"store {path} is damaged: {e!r}") from e
@@ -160,7 +170,7 @@ class Store:
             self._write(block, commit, first_leaf, changed)
         except BaseException as e:
             # Nothing reached the disk: go back to the last committed tip.
-            self.chain = _load_chain(self.path, self._db, self.chain.apply)
+            self.chain = _load_chain(self.path, self._db, lambda _: self.chain.apply)
             if isinstance(e, sqlite3.Error):
                 raise StoreError(f"cannot store block {block.height}: {e}") from e
             raise
@@ -468,7 +478,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _load_chain(path: Path, db: sqlite3.Connection, apply: Apply) -> Chain:
+def _load_chain(path: Path, db: sqlite3.Connection, rules: Rules) -> Chain:
     check = db.execute("PRAGMA quick_check").fetchall()
     if check != [("ok",)]:
         raise StoreError(f"store {path} fails SQLite's integrity check: {check[0][0]}")
@@ -478,6 +488,7 @@ def _load_chain(path: Path, db: sqlite3.Connection, apply: Apply) -> Chain:
             f"store {path} has schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}"
         )
     genesis = Genesis.from_json(meta["genesis"])
+    apply = rules(genesis)
     count, top = db.execute("SELECT COUNT(*), COALESCE(MAX(height), 0) FROM blocks").fetchone()
     if count != top:
         raise StoreError(

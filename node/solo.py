@@ -1,4 +1,5 @@
-"""A one-validator network's block maker: one validator is a valid Commons network.
+"""A block maker for a validator that holds more than 2/3 of the power on its own (one validator
+is a valid Commons network).
 
 `SoloValidator` takes records, proposes the next block on its store's tip, certifies it with its
 own precommit and stores block and certificate together. It is what `commons demo`, the
@@ -20,8 +21,8 @@ from ledger.store import Store
 class SoloValidator:
     def __init__(self, store: Store, key: Keypair) -> None:
         validators = store.chain.state.validators("next")
-        if validators.members != (validators.members[0],) or validators.power(key.public_key) == 0:
-            raise ValueError("a solo validator must be the only validator of its network")
+        if not validators.has_quorum(validators.power(key.public_key)):
+            raise ValueError("a solo validator must hold more than 2/3 of the voting power")
         self.store = store
         self.key = key
         self.last_commit: Commit | None = (

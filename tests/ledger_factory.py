@@ -19,7 +19,7 @@ from ledger.block import Block, Commit, Precommit
 from ledger.chain import Chain, certify
 from ledger.crypto import Keypair, sha256
 from ledger.files import open_bundle, write_bundle
-from ledger.genesis import Genesis, Param, make_genesis
+from ledger.genesis import Genesis, Param
 from ledger.records import (
     ZERO_HASH,
     Body,
@@ -30,9 +30,10 @@ from ledger.records import (
     Record,
     sign_record,
 )
-from ledger.state import Apply, LedgerState, no_transition
+from ledger.state import Apply, LedgerState
 from ledger.store import Store
 from ledger.validators import ValidatorSet
+from node.rules import commons_genesis, commons_rules
 from node.solo import SoloValidator
 
 GENESIS_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -88,7 +89,7 @@ def genesis_of(
     params: Mapping[str, Param] | None = None,
     time: int = GENESIS_TIME,
 ) -> Genesis:
-    return make_genesis(
+    return commons_genesis(
         name=name,
         time=time,
         members={key.public_key: (member, 100) for member, key in members},
@@ -130,13 +131,15 @@ class Builder:
         signers: Sequence[Keypair],
         *,
         store: Store | None = None,
-        apply: Apply = no_transition,
+        apply: Apply | None = None,
     ) -> None:
+        """Blocks follow the Commons network's rules unless `apply` says otherwise."""
         self.genesis = genesis
         self.network_id = genesis.network_id
         self.signers = list(signers)
         self.store = store
-        self._chain = None if store is not None else Chain(genesis, apply=apply)
+        rules = commons_rules(genesis) if apply is None else apply
+        self._chain = None if store is not None else Chain(genesis, apply=rules)
         self.last_commit: Commit | None = None
         self.blocks: list[Block] = []
         self.commits: list[Commit] = []
@@ -263,7 +266,7 @@ def build_standard(home: Path, *, validators: str = "solo") -> Ledger:
     genesis = genesis_of(vals, member_keys)
     authors = {name: Author(name, key, genesis.network_id) for name, key in member_keys}
     home.mkdir(parents=True, exist_ok=True)
-    store = Store.create(home / LEDGER_FILE, genesis)
+    store = Store.create(home / LEDGER_FILE, genesis, rules=commons_rules)
     ledger = Ledger(genesis=genesis, home=home, validators=vals, authors=authors)
     solo = SoloValidator(store, vals[0][0]) if validators == "solo" else None
     builder = Builder(genesis, [k for k, _ in vals], store=store)
@@ -455,7 +458,7 @@ def build_with_change(home: Path) -> tuple[Ledger, list[Keypair]]:
     authors = {name: Author(name, key, genesis.network_id) for name, key in members}
     home.mkdir(parents=True, exist_ok=True)
     apply = change_at(CHANGE_HEIGHT, validator_set(new))
-    store = Store.create(home / LEDGER_FILE, genesis, apply=apply)
+    store = Store.create(home / LEDGER_FILE, genesis, rules=lambda _: apply)
     ledger = Ledger(genesis=genesis, home=home, validators=old, authors=authors)
     builder = Builder(genesis, [k for k, _ in old], store=store)
     ada, grace = authors["ada"], authors["grace"]

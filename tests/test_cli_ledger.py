@@ -37,9 +37,10 @@ from cli.main import main
 from ledger import codec
 from ledger.chain import certify
 from ledger.errors import LedgerError
-from ledger.genesis import Genesis, make_genesis
+from ledger.genesis import Genesis
 from ledger.proof import CertifiedHeader, RecordProof, verify_record_proof
 from ledger.store import Store
+from node.rules import commons_genesis
 
 ROOT = Path(__file__).resolve().parent.parent
 GENESIS_T = 1_767_225_600_000
@@ -114,7 +115,7 @@ def test_genesis_create_network_id_is_stable(
     assert cli(capsys, *_create(second, members=reordered))[0] == 0
     assert first.read_bytes() == second.read_bytes()
     doc = Genesis.from_json(first.read_bytes())
-    expected = make_genesis(
+    expected = commons_genesis(
         name="tested",
         time=GENESIS_T,
         members={bytes.fromhex(KEY_A): ("ada", 100), bytes.fromhex(KEY_B): ("bob", 5)},

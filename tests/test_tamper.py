@@ -45,6 +45,7 @@ from ledger.errors import LedgerError
 from ledger.files import BUNDLE_MAGIC, open_bundle
 from ledger.records import Contribution, Equivocation, Record
 from ledger.store import _LEVEL_SHIFT
+from node.rules import commons_rules
 
 OTHER_NETWORK = sha256(b"another community")
 GENESIS_SWAPPED = "block 1(: prev does not link to block 0| record [0-9a-f]{64}: bad signature)"
@@ -490,7 +491,12 @@ def _audit_bytes(path: Path) -> str | None:
     may come out of reading a bundle: anything else would reach a user as a traceback."""
     try:
         opened = open_bundle(path)
-        report, _ = audit(opened.genesis, opened.blocks(), lambda: opened.commit)
+        report, _ = audit(
+            opened.genesis,
+            opened.blocks(),
+            lambda: opened.commit,
+            apply=commons_rules(opened.genesis),
+        )
     except LedgerError as e:
         return str(e) or type(e).__name__
     return report.failure
