@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from cli.demo import demo
+from cli.governance_cmds import governance
 from cli.keys import init, key
 from cli.ledger_cmds import audit_cmd, export, genesis, import_, proof, verify_proof
 from cli.output import err_console
@@ -29,7 +30,18 @@ def commons() -> None:
     """Commons: a decentralized contribution ledger for open communities."""
 
 
-for command in (demo, init, key, genesis, export, import_, audit_cmd, proof, verify_proof):
+for command in (
+    demo,
+    init,
+    key,
+    genesis,
+    export,
+    import_,
+    audit_cmd,
+    proof,
+    verify_proof,
+    governance,
+):
     commons.add_command(command)
 
 
