@@ -120,6 +120,15 @@ def decode(data: bytes, *, max_size: int, max_items: int = MAX_CONTAINER_LEN) ->
     return value
 
 
+def decode_own(data: bytes) -> Any:
+    """Parse bytes this ledger encoded itself and keeps (state values, whose integrity the state
+    root guards): no canonical re-check. Never use it on bytes from outside."""
+    try:
+        return msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=False)
+    except (ValueError, TypeError) as e:
+        raise DecodeError(f"malformed stored value: {str(e) or type(e).__name__}") from e
+
+
 def _check_depth(value: Any, depth: int) -> None:
     if depth >= MAX_DEPTH:
         raise DecodeError(f"nesting deeper than {MAX_DEPTH}")

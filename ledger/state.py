@@ -17,7 +17,6 @@ from ledger.genesis import Genesis
 from ledger.statetree import StateTree
 from ledger.validators import ValidatorSet
 
-MAX_STATE_VALUE = 1024 * 1024
 
 FEED = b"feed/"
 EVIDENCE = b"evidence/"
@@ -30,13 +29,21 @@ VALIDATORS = {
 
 
 class LedgerState:
-    """Mutable state with an undo journal. Pure: no I/O."""
+    """Mutable state with an undo journal. Pure: no I/O.
 
-    __slots__ = ("_journal", "tree", "validator_change")
+    Decoded values are cached and writes are encoded lazily (once per key when the bytes are next
+    needed: the root, the raw value, the end of a transaction), so a block that updates one
+    proposal's tally a thousand times encodes it once. `get` hands out a copy of a map, so a
+    caller's changes reach the state only through `put`.
+    """
+
+    __slots__ = ("_cache", "_journal", "_pending", "tree", "validator_change")
 
     def __init__(self, tree: StateTree | None = None) -> None:
         self.tree = tree if tree is not None else StateTree()
-        self._journal: list[tuple[bytes, bytes | None]] | None = None
+        self._journal: dict[bytes, bytes | None] | None = None  # key -> bytes before the txn
+        self._pending: dict[bytes, Any] = {}  # key -> value not yet encoded (None: delete)
+        self._cache: dict[bytes, Any] = {}  # key -> decoded value
         self.validator_change: ValidatorSet | None = None
         """Set by a state transition that changes the validator set of two heights later."""
 
@@ -49,45 +56,79 @@ class LedgerState:
             state.set_validators(slot, genesis.validators)
         return state
 
-    # raw access
+    # access
 
     def get_raw(self, key: bytes) -> bytes | None:
+        if key in self._pending:
+            self._encode(key)
         return self.tree.get(key)
 
     def put_raw(self, key: bytes, value: bytes | None) -> None:
-        if self._journal is not None:
-            self._journal.append((key, self.tree.get(key)))
+        self._touch(key)
+        self._pending.pop(key, None)
+        self._cache.pop(key, None)
         self.tree.set(key, value)
 
     def get(self, key: bytes, default: Any = None) -> Any:
-        raw = self.tree.get(key)
-        return default if raw is None else codec.decode(raw, max_size=MAX_STATE_VALUE)
+        if key in self._cache:
+            value = self._cache[key]
+        else:
+            raw = self.tree.get(key)
+            if raw is None:
+                return default
+            value = self._cache[key] = codec.decode_own(raw)
+        if value is None:
+            return default
+        return dict(value) if type(value) is dict else value
 
     def put(self, key: bytes, value: Any) -> None:
-        self.put_raw(key, None if value is None else codec.encode(value))
+        self._touch(key)
+        self._pending[key] = value
+        self._cache[key] = dict(value) if type(value) is dict else value
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
+        self._flush()
         return self.tree.items()
 
     def root(self) -> bytes:
+        self._flush()
         return self.tree.root()
+
+    def _touch(self, key: bytes) -> None:
+        if self._journal is not None and key not in self._journal:
+            if key in self._pending:
+                self._encode(key)
+            self._journal[key] = self.tree.get(key)
+
+    def _encode(self, key: bytes) -> None:
+        value = self._pending.pop(key)
+        self.tree.set(key, None if value is None else codec.encode(value))
+
+    def _flush(self) -> None:
+        for key in list(self._pending):
+            self._encode(key)
 
     # journal
 
     def begin(self) -> None:
         if self._journal is not None:
             raise RuntimeError("a state transaction is already open")
-        self._journal = []
+        self._flush()
+        self._journal = {}
         self.validator_change = None
 
     def commit(self) -> list[bytes]:
         """Close the transaction; return the keys it changed, in the order first touched."""
-        journal, self._journal = self._journal or [], None
-        return list(dict.fromkeys(key for key, _ in journal))
+        self._flush()
+        journal, self._journal = self._journal or {}, None
+        self._cache.clear()
+        return list(journal)
 
     def rollback(self) -> None:
-        journal, self._journal = self._journal or [], None
-        for key, old in reversed(journal):
+        journal, self._journal = self._journal or {}, None
+        self._pending.clear()
+        self._cache.clear()
+        for key, old in journal.items():
             self.tree.set(key, old)
         self.validator_change = None
 

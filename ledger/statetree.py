@@ -74,16 +74,32 @@ def _join(a: _Leaf, b: _Leaf, depth: int) -> _Tree:
 
 
 def _put(tree: _Tree, leaf: _Leaf, depth: int) -> _Tree:
-    if tree is None:
-        return leaf
-    if isinstance(tree, _Leaf):
-        return leaf if tree.path == leaf.path else _join(tree, leaf, depth)
-    tree.hash = None
-    if _bit(leaf.path, depth) == 0:
-        tree.left = _put(tree.left, leaf, depth + 1)
-    else:
-        tree.right = _put(tree.right, leaf, depth + 1)
-    return tree
+    """`tree` (the subtree at `depth`) with `leaf` inserted or replaced."""
+    if not isinstance(tree, _Node):
+        if tree is None or tree.path == leaf.path:
+            return leaf
+        return _join(tree, leaf, depth)
+    top = tree
+    path = leaf.path
+    while True:
+        tree.hash = None
+        if (path >> (DEPTH - 1 - depth)) & 1 == 0:
+            child = tree.left
+            if isinstance(child, _Node):
+                tree, depth = child, depth + 1
+                continue
+            tree.left = (
+                leaf if child is None or child.path == path else _join(child, leaf, depth + 1)
+            )
+        else:
+            child = tree.right
+            if isinstance(child, _Node):
+                tree, depth = child, depth + 1
+                continue
+            tree.right = (
+                leaf if child is None or child.path == path else _join(child, leaf, depth + 1)
+            )
+        return top
 
 
 def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
@@ -107,13 +123,18 @@ def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
 
 
 class StateTree:
-    """A mutable key-value map with an incrementally maintained canonical Merkle root."""
+    """A mutable key-value map with an incrementally maintained canonical Merkle root.
 
-    __slots__ = ("_root", "_values")
+    Writes land in the map at once and in the tree when the root is next asked for, so many
+    writes to one key between two roots (a proposal's tally within a block) cost one tree update.
+    """
+
+    __slots__ = ("_dirty", "_root", "_values")
 
     def __init__(self) -> None:
         self._root: _Tree = None
         self._values: dict[bytes, bytes] = {}
+        self._dirty: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self._values)
@@ -130,18 +151,31 @@ class StateTree:
         """Set `key` to `value`; None deletes it."""
         if value is None:
             if self._values.pop(key, None) is not None:
-                self._root = _remove(self._root, key_path(key), 0)
-            return
-        if self._values.get(key) == value:
-            return
-        self._values[key] = value
-        self._root = _put(self._root, _Leaf(key, key_path(key), value), 0)
+                self._dirty.add(key)
+        elif self._values.get(key) != value:
+            self._values[key] = value
+            self._dirty.add(key)
+
+    def _flush(self) -> None:
+        root = self._root
+        for key in sorted(self._dirty):
+            value = self._values.get(key)
+            if value is None:
+                root = _remove(root, key_path(key), 0)
+            else:
+                root = _put(root, _Leaf(key, key_path(key), value), 0)
+        self._root = root
+        self._dirty.clear()
 
     def root(self) -> bytes:
+        if self._dirty:
+            self._flush()
         return _hash(self._root)
 
     def prove(self, key: bytes) -> list[bytes]:
         """Sibling hashes from the root down to where `key`'s path ends (a leaf or emptiness)."""
+        if self._dirty:
+            self._flush()
         path = key_path(key)
         siblings: list[bytes] = []
         tree, depth = self._root, 0
