@@ -17,7 +17,6 @@ from ledger.genesis import Genesis
 from ledger.statetree import StateTree
 from ledger.validators import ValidatorSet
 
-
 FEED = b"feed/"
 EVIDENCE = b"evidence/"
 PARAM = b"param/"

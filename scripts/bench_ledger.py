@@ -2,7 +2,9 @@
 
 Pre-signs N contribution records from A authors (fixed seeds: every run builds the same ledger)
 for one genesis with one validator, makes blocks of B records in memory (Chain.propose + certify)
-and encodes them. Then, each phase timed with time.perf_counter:
+and encodes them. The rules are those of a Commons network, the ledger's with governance as the
+state transition, as `commons genesis create / import / audit` use them (--rules ledger: the core
+alone). Then, each phase timed with time.perf_counter:
 
   raw      PyNaCl crypto_sign_open over every record's signing bytes, one core
   ingest   decode_block + decode_commit from bytes, Store.append(block, commit) into a fresh
@@ -21,7 +23,7 @@ reset its peak (/proc/self/clear_refs), and ru_maxrss of this process, of the au
 and of its pool workers.
 
 Usage: python scripts/bench_ledger.py [--records N] [--keep DIR] [--per-block B] [--authors A]
-       [--proofs P] [--profile ingest|audit]
+       [--proofs P] [--profile ingest|audit] [--rules commons|ledger]
 --keep DIR leaves DIR/ledger.sqlite (and DIR/genesis.json): a home for `commons audit --home DIR`.
 --profile runs that phase under cProfile (its rate is then not comparable) and prints the top.
 """
@@ -40,11 +42,12 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, TypeVar
 
 import nacl.bindings
 
@@ -57,11 +60,18 @@ from ledger.crypto import Keypair, Tag, signing_bytes
 from ledger.genesis import LEDGER_PARAMS, Genesis, Param, make_genesis
 from ledger.merkle import MerkleLog, leaf_hash, verify_inclusion
 from ledger.records import ZERO_HASH, Contribution, Record, sign_record
+from ledger.state import Apply, no_transition
 from ledger.store import Store
+
+try:  # a Commons network's rules: the ledger's, with governance as the state transition
+    from node.rules import commons_genesis, commons_rules
+except ImportError:  # a tree without governance yet: the ledger's rules are all there is
+    commons_genesis = commons_rules = None
 
 GENESIS_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 BLOCK_INTERVAL_MS = 1_000  # the validator certifies a block every second
 SEED = 20_260_101
+R = TypeVar("R")
 TARGET_INGEST = 0.6
 TARGET_AUDIT = 1.4
 TARGET_APPENDS = 145_000
@@ -96,6 +106,19 @@ SENTENCES = (
 )
 
 
+# the rules: "commons" (what the CLI's genesis, import and audit use) or "ledger" (the core alone)
+
+RULES = ("commons", "ledger") if commons_rules is not None else ("ledger",)
+
+
+def apply_of(rules: str, genesis: Genesis) -> Apply:
+    return commons_rules(genesis) if rules == "commons" else no_transition
+
+
+def store_options(rules: str) -> dict[str, Any]:
+    return {"rules": commons_rules} if rules == "commons" else {}
+
+
 # building the ledger
 
 
@@ -125,14 +148,17 @@ def contribution(rng: random.Random, i: int) -> Contribution:
     )
 
 
-def make_network(authors: int, per_block: int) -> tuple[Genesis, Keypair, list[Keypair]]:
+def make_network(
+    rules: str, authors: int, per_block: int
+) -> tuple[Genesis, Keypair, list[Keypair]]:
     keys = [Keypair.from_seed(i.to_bytes(32, "big")) for i in range(1, authors + 1)]
     validator = Keypair.from_seed(b"bench-ledger validator key seed!")
     params = {}
     if per_block > LEDGER_PARAMS["max_block_records"].value:
         base = LEDGER_PARAMS["max_block_records"]
         params["max_block_records"] = Param(value=per_block, min=base.min, max=base.max)
-    genesis = make_genesis(
+    make = commons_genesis if rules == "commons" else make_genesis
+    genesis = make(
         name="bench-ledger",
         time=GENESIS_TIME,
         members={k.public_key: (f"author-{i}", 100) for i, k in enumerate(keys)},
@@ -167,10 +193,10 @@ def sign_records(genesis: Genesis, keys: list[Keypair], n: int, per_block: int) 
 
 
 def make_blocks(
-    genesis: Genesis, validator: Keypair, records: list[Record], per_block: int
+    rules: str, genesis: Genesis, validator: Keypair, records: list[Record], per_block: int
 ) -> list[tuple[bytes, bytes]]:
     """The blocks (and their certificates) a solo validator makes, encoded as a peer sends them."""
-    chain = Chain(genesis)
+    chain = Chain(genesis, apply=apply_of(rules, genesis))
     last: Commit | None = None
     out = []
     for start in range(0, len(records), per_block):
@@ -282,9 +308,12 @@ class Memory:
     def line(self) -> str:
         marks = "  ".join(f"{done:,}: {mib:.1f}" for done, mib in self.marks)
         growth = self.marks[-1][1] - self.marks[0][1] if self.marks else 0.0
+        between = self.marks[-1][0] - self.marks[0][0] if self.marks else 0
+        per = f", {growth * 2**20 / between:,.0f} B/record" if between else ""
         peak = "n/a" if self.peak is None else f"{self.peak:.1f}"
         return (
-            f"start {self.start:.1f}  {marks}  (growth N/4 -> N {growth:+.1f})  phase peak {peak}"
+            f"start {self.start:.1f}  {marks}\n"
+            f"          growth N/4 -> N {growth:+.1f} MiB{per}; phase peak {peak}"
         )
 
 
@@ -306,24 +335,44 @@ def profiled(enabled: bool, what: str) -> Iterator[None]:
         stats.sort_stats("cumulative").print_stats(20)
 
 
-def ingest(
-    path: Path, genesis: Genesis, encoded: list[tuple[bytes, bytes]], memory: Memory
-) -> tuple[float, float]:
-    """(Seconds, CPU seconds) to decode, verify and store every block into a new store."""
-    with Store.create(path, genesis) as store:
+@dataclass
+class IngestResult:
+    seconds: float
+    cpu: float
+    memory: Memory
+    peak: float
+
+
+def run_ingest(
+    rules: str,
+    path: Path,
+    genesis: Genesis,
+    encoded: list[tuple[bytes, bytes]],
+    total: int,
+    profile: bool,
+) -> IngestResult:
+    """Decode, verify and store every block into a new store, as a node receiving them does."""
+    memory = Memory(total=total)
+    with Store.create(path, genesis, **store_options(rules)) as store:
         done = 0
         memory.begin()
-        cpu = time.process_time()
-        start = time.perf_counter()
-        for block_bytes, commit_bytes in encoded:
-            block = decode_block(block_bytes)
-            store.append(block, decode_commit(commit_bytes))
-            done += block.header.record_count
-            memory.progress(done)
-        seconds = time.perf_counter() - start
-        cpu = time.process_time() - cpu
+        with profiled(profile, "ingest"):
+            cpu = time.process_time()
+            start = time.perf_counter()
+            for block_bytes, commit_bytes in encoded:
+                block = decode_block(block_bytes)
+                store.append(block, decode_commit(commit_bytes))
+                done += block.header.record_count
+                memory.progress(done)
+            seconds = time.perf_counter() - start
+            cpu = time.process_time() - cpu
         memory.end()
-    return seconds, cpu
+    return IngestResult(
+        seconds=seconds,
+        cpu=cpu,
+        memory=memory,
+        peak=peak_mib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 @dataclass
@@ -342,14 +391,14 @@ class AuditResult:
     workers_peak: float
 
 
-def run_audit(path: Path, profile: bool) -> AuditResult:
+def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
     """`commons audit --home`: open the store, replay it on all cores, compare derived data."""
     memory = Memory(total=0)
     memory.begin()
     with profiled(profile, "audit (its main process)"):
         before = os.times()
         start = time.perf_counter()
-        store = Store.open(path)
+        store = Store.open(path, **store_options(rules))
         opened = time.perf_counter()
         with store:
             tip = store.tip.height
@@ -371,6 +420,7 @@ def run_audit(path: Path, profile: bool) -> AuditResult:
                     store.genesis,
                     store.blocks(),
                     lambda: store.commit(tip) if tip else None,
+                    apply=apply_of(rules, store.genesis),
                     checker=checker,
                     progress=progress,
                 )
@@ -403,32 +453,35 @@ def run_audit(path: Path, profile: bool) -> AuditResult:
     )
 
 
-def _audit_child(path: str, profile: bool, conn: Connection) -> None:
-    conn.send(run_audit(Path(path), profile))
+def _child(phase: Callable[..., object], args: tuple[object, ...], conn: Connection) -> None:
+    conn.send(phase(*args))
     conn.close()
 
 
-def audit_in_new_process(path: Path, profile: bool) -> AuditResult:
-    """Run the audit in a freshly spawned interpreter, as `commons audit` runs: its memory and
-    that of the pool workers it forks are then the audit's own, not this benchmark's."""
+def in_new_process(phase: Callable[..., R], *args: object) -> R:
+    """`phase(*args)` in a freshly spawned interpreter, as a `commons` command runs: its memory
+    (and that of the pool workers it forks) is then its own, not this benchmark's, which holds
+    every pre-signed record."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_audit_child, args=(str(path), profile, sender))
+    child = context.Process(target=_child, args=(phase, args, sender))
     child.start()
     sender.close()
     try:
-        result: AuditResult = receiver.recv()
+        result: R = receiver.recv()
     except EOFError:
         child.join()
-        raise SystemExit(f"the audit process failed (exit code {child.exitcode})") from None
+        raise SystemExit(f"{phase.__name__} failed (exit code {child.exitcode})") from None
     child.join()
     return result
 
 
-def prove(path: Path, hashes: list[bytes], root: bytes, count: int) -> tuple[float, int]:
+def prove(
+    rules: str, path: Path, hashes: list[bytes], root: bytes, count: int
+) -> tuple[float, int]:
     """(proofs/s served by the store at its tip size, proofs that verify)."""
     rng = random.Random(SEED + 1)
-    with Store.open(path) as store:
+    with Store.open(path, **store_options(rules)) as store:
         size = store.record_count()
         leaves = [rng.randrange(size) for _ in range(count)]
         start = time.perf_counter()
@@ -453,6 +506,13 @@ def main() -> None:
     parser.add_argument("--authors", type=int, default=500, metavar="A")
     parser.add_argument("--proofs", type=int, default=20_000, metavar="P")
     parser.add_argument("--profile", choices=("ingest", "audit"), default=None)
+    parser.add_argument(
+        "--rules",
+        choices=RULES,
+        default=RULES[0],
+        help="commons: the ledger with governance, as `commons import/audit` run it (default "
+        "when node/rules.py exists); ledger: the core's rules alone",
+    )
     args = parser.parse_args()
     n, per_block = args.records, args.per_block
     if n < 1 or args.authors < 1 or not 1 <= per_block <= LEDGER_PARAMS["max_block_records"].max:
@@ -461,13 +521,14 @@ def main() -> None:
         parser.error(f"{args.keep} already holds a ledger")
 
     load_before = os.getloadavg()[0]
-    genesis, validator, keys = make_network(args.authors, per_block)
+    rules = args.rules
+    genesis, validator, keys = make_network(rules, args.authors, per_block)
     print(f"signing {n:,} records from {args.authors} authors ...", flush=True)
     start = time.perf_counter()
     records = sign_records(genesis, keys, n, per_block)
     print(f"  {time.perf_counter() - start:.1f} s; making blocks of {per_block} ...", flush=True)
     start = time.perf_counter()
-    encoded = make_blocks(genesis, validator, records, per_block)
+    encoded = make_blocks(rules, genesis, validator, records, per_block)
     print(f"  {len(encoded)} blocks in {time.perf_counter() - start:.1f} s", flush=True)
     record_bytes = sum(len(r.raw) for r in records)
     hashes = [leaf_hash(r.raw) for r in records]
@@ -504,22 +565,23 @@ def main() -> None:
         (home / "genesis.json").write_bytes(genesis.to_json())
 
         print(f"ingest into {path} ...", flush=True)
-        ingest_memory = Memory(total=n)
-        with profiled(args.profile == "ingest", "ingest"):
-            ingest_seconds, ingest_cpu = ingest(path, genesis, encoded, ingest_memory)
+        ingested = in_new_process(
+            run_ingest, rules, path, genesis, encoded, n, args.profile == "ingest"
+        )
+        ingest_seconds, ingest_cpu = ingested.seconds, ingested.cpu
         ingest_rate = rate(n, ingest_seconds)
         del encoded
         gc.collect()
 
         print("audit (in a new process, as `commons audit --home` runs) ...", flush=True)
-        times = audit_in_new_process(path, args.profile == "audit")
+        times = in_new_process(run_audit, rules, path, args.profile == "audit")
         audit_seconds = times.open + times.replay + times.derived
         audit_rate = rate(times.records, audit_seconds)
         if times.records != n or times.log_root != log_root or times.size != n:
             raise SystemExit("the audited ledger is not the one that was built")
 
         print(f"{args.proofs:,} inclusion proofs ...", flush=True)
-        proof_rate, good = prove(path, hashes, log_root, args.proofs)
+        proof_rate, good = prove(rules, path, hashes, log_root, args.proofs)
         db_mib = sum(p.stat().st_size for p in home.glob(LEDGER_FILE + "*")) / 2**20
 
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -527,6 +589,8 @@ def main() -> None:
     blocks = -(-n // per_block)
     workers = f"{times.workers} pool workers" if times.workers else "no pool (inline)"
     rows = [
+        ("rules", rules, "ledger + governance (node.rules.commons_rules), as the CLI"
+            if rules == "commons" else "the ledger core alone (no state transition)"),
         ("records", f"{n:,}", f"{args.authors} authors, {blocks:,} blocks of {per_block}, "
             f"{record_bytes / n:.0f} B/record avg"),
         ("raw PyNaCl verifications/s", f"{raw_rate:,.0f}", f"crypto_sign_open, one core; "
@@ -554,8 +618,10 @@ def main() -> None:
             f"{audit_rate / raw_parallel:.3f} of the all-cores raw rate"),
         ("load average", f"{load_before:.2f}", f"1-min, before the run; {os.getloadavg()[0]:.2f} "
             "after (above ~0.3 before: other processes share these cores)"),
-        ("peak RSS, benchmark", f"{self_peak:,.1f} MiB", "ru_maxrss: pre-signing, ingest, "
-            "proofs (holds all N records before the ingest)"),
+        ("peak RSS, benchmark", f"{self_peak:,.1f} MiB", "ru_maxrss of this process: "
+            "pre-signing (all N records at once), raw, log, proofs"),
+        ("peak RSS, ingest process", f"{ingested.peak:,.1f} MiB", "VmHWM of the ingest's "
+            "process (holds the encoded blocks it is given)"),
         ("peak RSS, audit process", f"{times.peak:,.1f} MiB", "VmHWM of the audit's process "
             "(its ru_maxrss would still count the benchmark it was forked from before exec)"),
         ("peak RSS, pool workers", f"{times.workers_peak:,.1f} MiB",
@@ -568,7 +634,7 @@ def main() -> None:
         print(f"{name:<28} {value:>14}  {note}")
     print()
     print("RSS in MiB after records processed (memory must not grow with N):")
-    print(f"  ingest  {ingest_memory.line()}")
+    print(f"  ingest  {ingested.memory.line()}")
     print(f"  audit   {times.memory.line()}")
     if args.keep is not None:
         print(f"\nkept {home}: try `commons audit --home {home} --genesis {home}/genesis.json`")
