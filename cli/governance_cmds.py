@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from cli.output import console
 from node.scenario import ScenarioError, play
@@ -38,9 +39,10 @@ def simulate(file: Path, as_json: bool) -> int:
     else:
         for o in run.timeline:
             mark = "" if o.ok else "[red]FAILED[/] "
-            console.print(f"{o.at:>10}s  block {o.block:<4} {o.step:<28} {mark}{o.result}")
+            step, result = escape(o.step), escape(o.result)
+            console.print(f"{o.at:>10}s  block {o.block:<4} {step:<28} {mark}{result}")
         if run.ok:
             console.print("[green]every expectation holds[/]")
         for failure in run.failures:
-            console.print(f"[red]failed:[/] {failure}")
+            console.print(f"[red]failed:[/] {escape(failure)}")
     return 0 if run.ok else 1

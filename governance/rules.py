@@ -41,7 +41,6 @@ from ledger.kinds_governance import (
     Reinstate,
     Reward,
     SetParam,
-    Text,
     Transfer,
     Vote,
     action_from_wire,
@@ -305,16 +304,23 @@ class Governance:
 
     def _check_actions(
         self, state: LedgerState, actions: Iterable[Any], *, at_creation: bool
-    ) -> int:
-        """Raise Refused unless every action can apply now; return the tokens they mint."""
+    ) -> ValidatorSet | None:
+        """Raise Refused unless the actions, applied in order, can all apply; return the validator
+        set they lead to, if they change it. Each action is judged on the state as the earlier
+        actions of the proposal leave it (a member frozen by action 1 cannot be rewarded by
+        action 2). At creation, what may change before execution (frozen members, the supply)
+        is left for execution to judge."""
         minted = 0
         cited: set[bytes] = set()
+        frozen: dict[bytes, bool] = {}  # members whose frozen state the actions change
+        validators: ValidatorSet | None = None
+        base = state.validator_change or state.validators("after")
         for action in actions:
             if isinstance(action, Reward):
                 recipient = state.get(MEMBER + action.to)
                 if recipient is None:
                     raise Refused(f"reward to {action.to.hex()[:16]}, who is not a member")
-                if not at_creation and recipient["frozen"]:
+                if not at_creation and frozen.get(action.to, recipient["frozen"]):
                     raise Refused(f"reward to {recipient['name']}, who is frozen")
                 if action.contribution is not None:
                     _check_rewardable(state, action, cited)
@@ -334,22 +340,25 @@ class Governance:
                 target = state.get(MEMBER + action.member)
                 if target is None:
                     raise Refused(f"{action.member.hex()[:16]} is not a member")
-                if not at_creation and target["frozen"] == isinstance(action, Freeze):
+                is_frozen = frozen.get(action.member, target["frozen"])
+                if not at_creation and is_frozen == isinstance(action, Freeze):
                     raise Refused(
-                        f"{target['name']} is already {'frozen' if target['frozen'] else 'active'}"
+                        f"{target['name']} is already {'frozen' if is_frozen else 'active'}"
                     )
+                frozen[action.member] = isinstance(action, Freeze)
             elif isinstance(action, ChangeValidators):
-                _changed_validators(state, action)
+                validators = _changed_validators(validators or base, action, base)
         if not at_creation:
             supply = _supply_now(state)
             limit = supply * param(state, "max_mint_bps") // 10_000
             if minted > limit:
                 raise Refused(f"the proposal mints {minted}, more than the limit {limit}")
-        return minted
+        return validators
 
     def _execute(self, state: LedgerState, pid: bytes, actions: list[Any], now: int) -> None:
-        """Apply every action, or raise Refused having applied none."""
-        self._check_actions(state, actions, at_creation=False)
+        """Apply every action, or raise Refused having applied none: every check is made, in
+        order, before anything changes."""
+        validators = self._check_actions(state, actions, at_creation=False)
         touched: list[bytes] = []
         supply_change = 0
         for action in actions:
@@ -363,8 +372,6 @@ class Governance:
                 touched.append(action.to)
             elif isinstance(action, SetParam):
                 state.put(PARAM + action.name.encode(), action.value)
-            elif isinstance(action, ChangeValidators):
-                state.validator_change = _changed_validators(state, action)
             elif isinstance(action, Freeze):
                 supply_change -= state.get(MEMBER + action.member)["balance"]
                 touched.extend(_freeze(state, action.member))
@@ -374,8 +381,8 @@ class Governance:
                 member["frozen"] = False
                 state.put(MEMBER + action.member, member)
                 touched.append(action.member)
-            elif isinstance(action, Text):
-                pass
+        if validators is not None:
+            state.validator_change = validators
         _checkpoint(state, touched, now, supply_change)
 
 
@@ -518,25 +525,31 @@ def _check_rewardable(state: LedgerState, action: Reward, cited: set[bytes]) -> 
         raise Refused(f"no contribution {action.contribution.hex()[:16]} to reward")
     if contribution["author"] != action.to:
         raise Refused("a reward for a contribution must go to its author")
-    if action.contribution in cited or state.get_raw(REWARDED + action.contribution) is not None:
+    if action.contribution in cited:
+        raise Refused(f"the proposal cites contribution {action.contribution.hex()[:16]} twice")
+    if state.get_raw(REWARDED + action.contribution) is not None:
         raise Refused(f"contribution {action.contribution.hex()[:16]} was already rewarded")
     cited.add(action.contribution)
 
 
-def _changed_validators(state: LedgerState, action: ChangeValidators) -> ValidatorSet:
-    """The set of two heights later after `action`, or Refused: never empty, and at most a third
-    of the voting power changed by one proposal."""
-    base = state.validator_change or state.validators("after")
-    powers = {v.key: v.power for v in base.members}
-    changed = 0
+def _changed_validators(
+    current: ValidatorSet, action: ChangeValidators, base: ValidatorSet
+) -> ValidatorSet:
+    """`current` (the set after the proposal's earlier actions) changed by `action`, or Refused:
+    never empty, and at most a third of `base`'s voting power (the set scheduled before the
+    proposal) changed by the whole proposal."""
+    powers = {v.key: v.power for v in current.members}
     for key, power in action.changes:
-        changed += abs(power - powers.get(key, 0))
         if power:
             powers[key] = power
         else:
             powers.pop(key, None)
     if not powers:
         raise Refused("the validator set would be empty")
+    before = {v.key: v.power for v in base.members}
+    changed = sum(abs(powers.get(k, 0) - before.get(k, 0)) for k in {*powers, *before})
     if 3 * changed > base.total:
-        raise Refused(f"the change moves {changed} of {base.total} voting power: more than a third")
+        raise Refused(
+            f"the proposal moves {changed} of {base.total} voting power: more than a third"
+        )
     return ValidatorSet.of(powers)

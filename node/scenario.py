@@ -19,7 +19,10 @@ from typing import Any
 
 from governance.params import GOVERNANCE_PARAMS
 from governance.rules import MEMBER, PROPOSAL, REJECTED, Governance, power_now
+from ledger.block import Commit
+from ledger.chain import certify
 from ledger.crypto import Keypair
+from ledger.errors import LedgerError
 from ledger.genesis import LEDGER_PARAMS, Param
 from ledger.kinds_governance import (
     SUPPORT,
@@ -39,10 +42,22 @@ from ledger.kinds_governance import (
 from ledger.records import ZERO_HASH, Body, Contribution, Identity, Record, sign_record
 from ledger.store import Store
 from node.rules import commons_genesis, commons_rules
-from node.solo import SoloValidator
 
 SECOND = 1000
-STEPS = ("register", "contribute", "propose", "vote", "delegate", "transfer", "cancel", "expect")
+STEP_KEYS: dict[str, frozenset[str]] = {
+    "register": frozenset({"by", "name", "id"}),
+    "contribute": frozenset({"by", "id", "title", "kind"}),
+    "propose": frozenset({"by", "id", "title", "description", "actions"}),
+    "vote": frozenset({"by", "id", "proposal", "support", "reason"}),
+    "delegate": frozenset({"by", "id", "to"}),
+    "transfer": frozenset({"by", "id", "to", "amount"}),
+    "cancel": frozenset({"by", "id", "proposal"}),
+    "expect": frozenset(
+        {"proposal", "state", "for", "against", "abstain", "deadline"}
+        | {"member", "balance", "power", "rejected"}
+    ),
+}
+STEPS = tuple(STEP_KEYS)
 
 
 class ScenarioError(Exception):
@@ -99,6 +114,7 @@ def load(data: bytes) -> dict[str, Any]:
     if not isinstance(steps, list):
         raise ScenarioError("steps must be a list")
     last = 0
+    labels: set[str] = set()
     for index, step in enumerate(steps):
         where = f"step {index + 1}"
         if not isinstance(step, dict) or step.get("do") not in STEPS:
@@ -107,6 +123,15 @@ def load(data: bytes) -> dict[str, Any]:
         if type(at) is not int or at < last:
             raise ScenarioError(f"{where}: 'at' must be whole seconds, never decreasing")
         last = at
+        unknown = set(step) - {"at", "do"} - STEP_KEYS[step["do"]]
+        if unknown:
+            raise ScenarioError(
+                f"{where} ({step['do']}): unknown field {', '.join(sorted(unknown))}"
+            )
+        if "id" in step:
+            if not isinstance(step["id"], str) or step["id"] in labels:
+                raise ScenarioError(f"{where}: id {step['id']!r} must be a new name")
+            labels.add(step["id"])
     return doc
 
 
@@ -118,11 +143,13 @@ class Player:
         self.members: dict[str, Keypair] = {n: _key(f"member/{n}") for n in spec.get("members", {})}
         validators = spec.get("validators") or {"validator": 1}
         self.validators = {n: _key(f"validator/{n}") for n in validators}
-        params = {
-            name: Param(value=value, min=base.min, max=base.max)
-            for name, value in spec.get("params", {}).items()
-            for base in [{**LEDGER_PARAMS, **GOVERNANCE_PARAMS}[name]]
-        }
+        params = {}
+        for name, value in spec.get("params", {}).items():
+            base = {**LEDGER_PARAMS, **GOVERNANCE_PARAMS}[name]
+            if not base.min <= value <= base.max:
+                low, high = base.min, base.max
+                raise ScenarioError(f"genesis parameter {name} = {value} is outside {low}..{high}")
+            params[name] = Param(value=value, min=base.min, max=base.max)
         self.genesis = commons_genesis(
             name="scenario",
             time=0,
@@ -134,8 +161,7 @@ class Player:
         )
         self.steps: list[dict[str, Any]] = doc["steps"]
         self.store = Store.create(where / "ledger.sqlite", self.genesis, rules=commons_rules)
-        strongest = max(validators, key=lambda n: (validators[n], n))
-        self.maker = SoloValidator(self.store, self.validators[strongest])
+        self.last_commit: Commit | None = None
         self.labels: dict[str, bytes] = {}
         self.names: dict[bytes, str] = {}
         self.heads: dict[bytes, tuple[int, bytes]] = {}
@@ -168,7 +194,7 @@ class Player:
             if "id" in step:
                 self.labels[step["id"]] = record.id
                 self.names[record.id] = step["id"]
-        self.maker.make_block([r for _, r in records], commit_time=commit_time)
+        self._make_block([r for _, r in records], commit_time)
         state = self.store.chain.state
         for step, record in records:
             reason = state.get(REJECTED + record.id)
@@ -185,6 +211,18 @@ class Player:
                 run.timeline.append(Outcome(at, height, f"expect {check}", detail, ok))
                 if not ok:
                     run.failures.append(f"at {at}s: expect {check}: {detail}")
+
+    def _make_block(self, records: list[Record], commit_time: int) -> None:
+        """Propose, certify and store the next block as validators do: proposed by the most
+        powerful validator of the height, certified by every validator of the height."""
+        chain = self.store.chain
+        height_set = chain.state.validators("next")
+        proposer = max(height_set.members, key=lambda v: (v.power, v.key)).key
+        block = chain.propose(records, proposer=proposer, last_commit=self.last_commit)
+        signers = [k for k in self.validators.values() if height_set.power(k.public_key)]
+        commit = certify(block, self.genesis.network_id, signers, timestamp=commit_time)
+        self.store.append(block, commit)
+        self.last_commit = commit
 
     # records
 
@@ -257,6 +295,10 @@ class Player:
             cls = Freeze if kind == "freeze" else Reinstate
             return cls(member=self._member(spec, "member").public_key)
         if kind == "change_validators":
+            if not isinstance(spec.get("changes"), dict):
+                raise ScenarioError(
+                    f"{_describe(step)}: changes must map validator names to powers"
+                )
             changes = tuple(
                 sorted((self._validator(n).public_key, p) for n, p in spec["changes"].items())
             )
@@ -323,8 +365,14 @@ def play(data: bytes) -> Run:
     """Load and play a scenario in a scratch folder; raise ScenarioError if it is malformed."""
     doc = load(data)
     with tempfile.TemporaryDirectory(prefix="commons-scenario-") as scratch:
-        player = Player(doc, Path(scratch))
+        try:
+            player = Player(doc, Path(scratch))
+        except LedgerError as e:
+            raise ScenarioError(f"genesis: {e}") from e
         try:
             return player.play()
+        except LedgerError as e:
+            # A value no record may carry (an empty title, a zero amount): the file's fault.
+            raise ScenarioError(str(e)) from e
         finally:
             player.store.close()
