@@ -7,16 +7,19 @@ import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from cli.output import console
+from governance.rules import MEMBER, PROPOSAL
 from ledger.audit import audit
 from ledger.block import Block, Commit
 from ledger.crypto import Keypair
 from ledger.files import open_bundle, write_bundle
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, Param
+from ledger.kinds_governance import Proposal, Reward, Vote
 from ledger.proof import RecordProof, verify_record_proof
 from ledger.records import (
     ZERO_HASH,
@@ -56,9 +59,20 @@ class Author:
         return record
 
 
-def build(where: Path) -> tuple[Genesis, Path, Record]:
-    """A ledger of three authors in six blocks, with one equivocation caught; return the
-    genesis, the store's path and one contribution to prove."""
+@dataclass(frozen=True, slots=True)
+class Built:
+    genesis: Genesis
+    store: Path
+    parser: Record
+    """A contribution to prove."""
+    proposal: Record
+    """A proposal rewarding a contribution, executed in the last block."""
+    members: dict[str, bytes]
+
+
+def build(where: Path) -> Built:
+    """A ledger of three authors in eight blocks: identities, contributions, an endorsement, an
+    equivocation caught as evidence, and a reward voted on and executed."""
     validator = Keypair.from_seed(os.urandom(32))
     names = ("ada", "grace", "linus")
     keys = {name: Keypair.from_seed(os.urandom(32)) for name in names}
@@ -67,15 +81,23 @@ def build(where: Path) -> tuple[Genesis, Path, Record]:
         time=GENESIS_TIME,
         members={k.public_key: (n, 100) for n, k in keys.items()},
         validators={validator.public_key: 1},
+        # a community would vote for days; the demo votes for a minute
+        params={
+            "voting_delay": Param(value=0, min=0, max=30 * 86_400),
+            "voting_period": Param(value=60, min=1, max=90 * 86_400),
+            "timelock": Param(value=0, min=0, max=30 * 86_400),
+            "late_quorum_extension": Param(value=0, min=0, max=30 * 86_400),
+        },
     )
     authors = {n: Author(n, keys[n], genesis.network_id) for n in names}
     store = Store.create(where / "ledger.sqlite", genesis, rules=commons_rules)
     solo = SoloValidator(store, validator)
     now = GENESIS_TIME
 
-    def block(records: list[Record]) -> None:
+    def block(records: list[Record], *, then: int = 1_000) -> None:
+        """Make a block; the next block's time will be `then` ms later."""
         nonlocal now
-        now += 1_000
+        now += then
         solo.make_block(records, commit_time=now)
 
     ada, grace, linus = (authors[n] for n in names)
@@ -105,9 +127,14 @@ def build(where: Path) -> tuple[Genesis, Path, Record]:
     )
     block([kept])
     block([ada.write(Equivocation.of(kept, forked), now)])
-    block([])
+    reward = Reward(to=linus.key.public_key, amount=5, contribution=docs.id)
+    proposal = ada.write(Proposal(title="Reward the protocol walkthrough", actions=(reward,)), now)
+    block([proposal])
+    block([a.write(Vote(proposal=proposal.id, support=1), now) for a in (ada, grace)], then=61_000)
+    block([])  # after the deadline: the proposal closes, is queued and executes
     store.close()
-    return genesis, where / "ledger.sqlite", parser
+    members = {n: k.public_key for n, k in keys.items()}
+    return Built(genesis, where / "ledger.sqlite", parser, proposal, members)
 
 
 def _flip_signature(
@@ -159,9 +186,9 @@ TAMPERINGS: dict[str, tuple[str, Tamper, str]] = {
     ),
     "reordered blocks": ("blocks 3 and 4 swapped", _reorder, "expected block 3, got block 4"),
     "swapped certificate": (
-        "the tip's certificate replaced by block 5's",
+        "the tip's certificate replaced by the previous block's",
         _swap_certificate,
-        "certificate is for height 5",
+        "tip commit certificate: certificate is for height",
     ),
 }
 
@@ -203,23 +230,33 @@ def demo(where: Path | None) -> int:
     if (where / "ledger.sqlite").exists():
         raise click.UsageError(f"{where} already holds a demo ledger; pick another --dir")
     console.rule("[bold]Commons demo")
-    genesis, store_path, parser = build(where)
-    console.print(f"1. Built a ledger of 3 authors in 6 blocks at {store_path}")
+    built = build(where)
+    genesis = built.genesis
+    console.print(f"1. Built a ledger of 3 authors in 8 blocks at {built.store}")
     console.print(f"   network id {genesis.network_id.hex()}")
     (where / "genesis.json").write_bytes(genesis.to_json())
     bundle = where / "ledger.bundle"
-    with Store.open(store_path, rules=commons_rules) as store:
+    with Store.open(built.store, rules=commons_rules) as store:
         write_bundle(bundle, genesis, store.blocks(), store.commit(store.tip.height))
-        proof = store.prove_record(parser.id)
-    console.print(f"2. Exported it to {bundle}")
-    failure = audit_bundle(bundle)
-    all_ok = failure is None
+        proof = store.prove_record(built.parser.id)
+        state = store.chain.state
+        outcome = state.get(PROPOSAL + built.proposal.id)["state"]
+        balances = {n: state.get(MEMBER + k)["balance"] for n, k in built.members.items()}
     console.print(
-        "3. Audited the bundle: " + ("[green]intact[/]" if failure is None else f"[red]{failure}")
+        f"2. Governance: ada proposed 5 tokens for linus's walkthrough; ada and grace voted for; "
+        f"the proposal is {outcome}. Balances: "
+        + ", ".join(f"{n} {b}" for n, b in balances.items())
+    )
+    console.print(f"3. Exported the ledger to {bundle}")
+    failure = audit_bundle(bundle)
+    all_ok = failure is None and outcome == "Executed" and balances["linus"] == 105
+    console.print(
+        "4. Audited the bundle from genesis: "
+        + ("[green]intact[/]" if failure is None else f"[red]{failure}")
     )
     verify_record_proof(RecordProof.decode(proof.encode()), genesis)
     console.print(
-        f"4. Proved record {parser.id.hex()[:16]}… is in block {proof.block.header.height}"
+        f"   Proved record {built.parser.id.hex()[:16]}… is in block {proof.block.header.height}"
     )
     console.print("5. Tampered copies, each audited from genesis:")
     for name, (what, tamper, expected) in TAMPERINGS.items():
