@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self
 from ledger import schema
 from ledger.crypto import HASH_BYTES, PUBLIC_KEY_BYTES
 from ledger.errors import SchemaError
-from ledger.records import MAX_RECORD_BYTES, fields_of, register_kind, wire_of
+from ledger.records import MAX_RECORD_BYTES, WireBody, fields_of, register_kind, wire_of
 
 MAX_ACTIONS = 16
 MAX_VALIDATOR_CHANGES = 32
@@ -158,9 +158,10 @@ class Proposal:
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Vote:
+class Vote(WireBody):
     KIND: ClassVar[str] = "vote"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("proposal", "support", "reason")
     proposal: bytes
     support: int
     reason: str = ""
@@ -170,39 +171,27 @@ class Vote:
         schema.integer(self.support, "vote.support", 0, 2)
         schema.text(self.reason, "vote.reason", 0, 1024, multiline=True)
 
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("proposal", "support", "reason"))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "vote", ("proposal", "support", "reason")))
-
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Delegation:
+class Delegation(WireBody):
     """Delegate the author's voting power to `to`; `to` = the author takes it back."""
 
     KIND: ClassVar[str] = "delegation"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("to",)
     to: bytes
 
     def __post_init__(self) -> None:
         schema.fixed_bytes(self.to, "delegation.to", PUBLIC_KEY_BYTES)
 
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("to",))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "delegation", ("to",)))
-
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Transfer:
+class Transfer(WireBody):
     KIND: ClassVar[str] = "transfer"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("to", "amount")
     to: bytes
     amount: int
 
@@ -210,29 +199,16 @@ class Transfer:
         schema.fixed_bytes(self.to, "transfer.to", PUBLIC_KEY_BYTES)
         schema.integer(self.amount, "transfer.amount", 1, schema.MAX_INT)
 
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("to", "amount"))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "transfer", ("to", "amount")))
-
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Cancel:
+class Cancel(WireBody):
     """The proposer withdraws a proposal that is still Pending."""
 
     KIND: ClassVar[str] = "cancel"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("proposal",)
     proposal: bytes
 
     def __post_init__(self) -> None:
         schema.fixed_bytes(self.proposal, "cancel.proposal", HASH_BYTES)
-
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("proposal",))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "cancel", ("proposal",)))

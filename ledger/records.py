@@ -77,24 +77,35 @@ def fields_of(
     return dict(m)
 
 
+class WireBody:
+    """Mixin for kinds whose wire map is their fields: `FIELDS` always present, `OPTIONAL`
+    omitted when None. Gives `to_wire` and `from_wire`."""
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return wire_of(self, self.FIELDS, self.OPTIONAL)
+
+    @classmethod
+    def from_wire(cls, m: Mapping[str, Any]) -> Self:
+        return cls(**fields_of(m, cls.KIND, cls.FIELDS, cls.OPTIONAL))
+
+
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Identity:
+class Identity(WireBody):
     """Registers the author's member key under a display name."""
 
     KIND: ClassVar[str] = "identity"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("name",)
     name: str
 
     def __post_init__(self) -> None:
         schema.text(self.name, "identity.name", 1, 64)
-
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("name",))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "identity", ("name",)))
 
 
 CONTRIBUTION_KINDS_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -102,11 +113,13 @@ CONTRIBUTION_KINDS_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Contribution:
+class Contribution(WireBody):
     """A piece of work the author says they did, with references to where it lives."""
 
     KIND: ClassVar[str] = "contribution"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("title", "kind", "refs", "description")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("hours", "size")
     title: str
     kind: str
     refs: tuple[str, ...] = ()
@@ -126,35 +139,21 @@ class Contribution:
         if self.size is not None:
             schema.integer(self.size, "contribution.size", 0, schema.MAX_INT)
 
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("title", "kind", "refs", "description"), ("hours", "size"))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        keys = ("title", "kind", "refs", "description")
-        return cls(**fields_of(m, "contribution", keys, ("hours", "size")))
-
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Endorsement:
+class Endorsement(WireBody):
     """The author vouches for a contribution record, named by its id."""
 
     KIND: ClassVar[str] = "endorsement"
     MAX_BYTES: ClassVar[int] = MAX_RECORD_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("contribution", "comment")
     contribution: bytes
     comment: str = ""
 
     def __post_init__(self) -> None:
         schema.fixed_bytes(self.contribution, "endorsement.contribution", HASH_BYTES)
         schema.text(self.comment, "endorsement.comment", 0, 1024, multiline=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("contribution", "comment"))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "endorsement", ("contribution", "comment")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,7 +301,7 @@ def decode_verified(data: bytes, network_id: bytes) -> Record:
 
 @register_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Equivocation:
+class Equivocation(WireBody):
     """Proof that an author signed two different records at one seq.
 
     `first` and `second` are the two records' exact bytes, `first < second` bytewise so a pair has
@@ -311,6 +310,7 @@ class Equivocation:
 
     KIND: ClassVar[str] = "equivocation"
     MAX_BYTES: ClassVar[int] = MAX_EVIDENCE_BYTES
+    FIELDS: ClassVar[tuple[str, ...]] = ("first", "second")
     first: bytes
     second: bytes
 
@@ -353,13 +353,6 @@ class Equivocation:
             except InvalidData as e:
                 raise EvidenceError(f"equivocation.{name} does not verify: {e}") from e
 
-    def to_wire(self) -> dict[str, Any]:
-        return wire_of(self, ("first", "second"))
-
-    @classmethod
-    def from_wire(cls, m: Mapping[str, Any]) -> Self:
-        return cls(**fields_of(m, "equivocation", ("first", "second")))
-
 
 def _evidence_part(data: Any, what: str) -> Record:
     schema.bounded_bytes(data, what, 1, MAX_RECORD_BYTES)
@@ -374,4 +367,4 @@ def _evidence_part(data: Any, what: str) -> Record:
 
 # Kinds with modules of their own register themselves when imported: import them here, so that
 # decoding any record knows every kind.
-from ledger import kinds_governance  # noqa: E402, F401
+from ledger import kinds_governance, vote_evidence  # noqa: E402, F401
