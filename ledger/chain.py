@@ -21,7 +21,8 @@ from ledger.feed import extend
 from ledger.genesis import Genesis
 from ledger.merkle import MerkleLog, leaf_hash, root_of
 from ledger.records import Equivocation, Record
-from ledger.state import Apply, LedgerState, no_transition
+from ledger.state import DOUBLE_VOTE, Apply, LedgerState, no_transition
+from ledger.vote_evidence import DoubleVote
 
 ZERO = bytes(32)
 
@@ -189,6 +190,8 @@ class Chain:
                 head = extend(head, record, reference_time=header.time, max_skew=max_skew)
                 if isinstance(record.body, Equivocation):
                     self._record_evidence(record.body, record.id)
+                elif isinstance(record.body, DoubleVote):
+                    self._record_double_vote(record.body, record.id)
             except InvalidData as e:
                 raise BlockError(f"block {header.height} record {record.id.hex()}: {e}") from e
             self.state.set_feed_head(record.author, head)
@@ -207,6 +210,23 @@ class Chain:
                 f"evidence for author {author.hex()[:16]} seq {seq} is already recorded"
             )
         self.state.mark_evidence(author, seq, evidence_id)
+
+    def _record_double_vote(self, evidence: DoubleVote, evidence_id: bytes) -> None:
+        evidence.verify(self.network_id)
+        key = (
+            DOUBLE_VOTE
+            + evidence.validator
+            + evidence.height.to_bytes(8, "big")
+            + evidence.round.to_bytes(4, "big")
+            + evidence.vote_type.encode()
+        )
+        if self.state.get_raw(key) is not None:
+            raise BlockError(
+                f"evidence of validator {evidence.validator.hex()[:16]}'s double "
+                f"{evidence.vote_type} at height {evidence.height} round {evidence.round} is "
+                "already recorded"
+            )
+        self.state.put(key, evidence_id)
 
     def _check_roots(self, header: Header, records: list[bytes]) -> None:
         h = header.height

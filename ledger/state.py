@@ -19,6 +19,7 @@ from ledger.validators import ValidatorSet
 
 FEED = b"feed/"
 EVIDENCE = b"evidence/"
+DOUBLE_VOTE = b"vote-evidence/"
 PARAM = b"param/"
 VALIDATORS = {
     "current": b"validators/current",  # certified the latest block
