@@ -16,6 +16,7 @@ from cli.governance_cmds import governance
 from cli.keys import init, key
 from cli.ledger_cmds import audit_cmd, export, genesis, import_, proof, verify_proof
 from cli.output import err_console
+from cli.simulate import simulate
 from ledger.errors import LedgerError
 
 EXIT_OK = 0
@@ -41,6 +42,7 @@ for command in (
     proof,
     verify_proof,
     governance,
+    simulate,
 ):
     commons.add_command(command)
 

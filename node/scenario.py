@@ -41,6 +41,7 @@ from ledger.kinds_governance import (
 )
 from ledger.records import ZERO_HASH, Body, Contribution, Identity, Record, sign_record
 from ledger.store import Store
+from node.errors import NodeError
 from node.rules import commons_genesis, commons_rules
 
 SECOND = 1000
@@ -60,7 +61,7 @@ STEP_KEYS: dict[str, frozenset[str]] = {
 STEPS = tuple(STEP_KEYS)
 
 
-class ScenarioError(Exception):
+class ScenarioError(NodeError):
     """The scenario file is malformed: the message says where and why."""
 
 

@@ -1,0 +1,496 @@
+"""A deterministic simulation of a Commons validator network in one process.
+
+Every node runs the real engine on a real `Chain`; between them is a virtual network on a virtual
+clock. Events (deliveries, timers, gossip ticks, crashes, restarts) sit in one queue ordered by
+(virtual time, sequence number), and every random choice — delays, drops, duplicates, which
+validators are Byzantine and how, partitions, crashes — comes from one `random.Random(seed)`
+owned by the run. Nothing depends on hash order (nodes are lists, sets are only probed), so a
+seed gives the same run in any process.
+
+Faults happen before GST (global stabilization time, drawn from the seed when the scenario has
+faults): messages are dropped with probability `drop` and delayed up to 1 s, a partition splits
+the honest nodes in two groups until GST, and crashed validators restart from their persisted
+state — some of them crash right after persisting, before sending what they signed. After GST
+every message between live nodes arrives within `delay_max_ms`. Byzantine validators misbehave
+throughout (`byzantine.py`). The checks are in `checker.py`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.block import Block
+from ledger.crypto import Keypair, sha256
+from ledger.errors import InvalidData
+from ledger.genesis import make_genesis
+from ledger.records import ZERO_HASH, Identity, sign_record
+from ledger.state import LedgerState
+from ledger.validators import ValidatorSet
+from ledger.vote_evidence import DoubleVote
+from node.consensus.effects import (
+    Broadcast,
+    Decide,
+    Effect,
+    Evidence,
+    Persist,
+    PersistedState,
+    ScheduleTimeout,
+)
+from node.consensus.engine import Engine
+from node.consensus.messages import (
+    Decision,
+    Proposal,
+    Status,
+    WireMessage,
+    decode_message,
+)
+from node.consensus.verify import SignatureCache
+from node.sim.app import ChainApp, Verdicts
+from node.sim.byzantine import (
+    HONEST,
+    MIXED,
+    Behaviour,
+    Coalition,
+    Fork,
+    behaviour_named,
+)
+from node.sim.checker import check
+from node.sim.scenario import RunResult, Scenario
+
+GENESIS_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+CRASH_FALLBACK_MS = 300
+"""A crash meant to hit between persist and send happens anyway this long after it was due."""
+DECODED_KEPT = 50_000
+HISTORY_KEPT = 500
+RELAY_AGAIN_TICKS = 5
+"""A node stuck this many gossip intervals relays everything again."""
+
+_DELIVER, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST = range(7)
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    start: int
+    end: int
+    groups: tuple[tuple[int, ...], ...]
+    """The honest nodes on each side; Byzantine nodes reach both."""
+
+    def active(self, now: int) -> bool:
+        return self.start <= now < self.end
+
+    def side(self, index: int) -> int:
+        for i, group in enumerate(self.groups):
+            if index in group:
+                return i
+        return -1  # bridged
+
+
+class SimNode:
+    """One simulated node: its keys, its durable state (chain, persisted consensus state) and
+    its volatile state (the engine, gossip bookkeeping), which a crash loses."""
+
+    def __init__(self, index: int, key: Keypair, app: ChainApp, *, honest: bool) -> None:
+        self.index = index
+        self.key = key
+        self.app = app
+        self.honest = honest
+        self.behaviour: Behaviour = HONEST
+        self.engine: Engine | None = None
+        self.persisted: PersistedState | None = None
+        self.up = True
+        self.incarnation = 0
+        self.crash_pending_down = 0
+        """Down time of a crash waiting for the next persist (0: none pending)."""
+        self.skew = 0
+        self.known: dict[int, set[bytes]] = {}
+        self.known_height = 0
+        self.stuck_ticks = 0
+        self.last_tick_height = -1
+        self.catchup: dict[tuple[int, int], int] = {}
+        self.decisions: dict[int, bytes] = {}
+        self.history: list[bytes] = []
+        self.evidence: list[DoubleVote] = []
+        self.decide_times: list[int] = []
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario) -> None:
+        s = scenario
+        self.scenario = s
+        self.rng = random.Random(s.seed)  # noqa: S311 - a reproducible simulation, not secrecy
+        keys = [
+            Keypair.from_seed(sha256(f"commons-sim/{s.seed}/node/{i}".encode()))
+            for i in range(s.nodes)
+        ]
+        genesis = make_genesis(
+            name="commons-sim",
+            time=GENESIS_TIME,
+            members={},
+            validators={keys[i].public_key: s.power(i) for i in range(s.validators)},
+        )
+        self.genesis = genesis
+        self.network_id = genesis.network_id
+        self.signatures = SignatureCache(self.network_id)
+        self._verdicts: Verdicts = {}
+        self._decoded: dict[bytes, WireMessage | None] = {}
+        byzantine = sorted(self.rng.sample(range(s.validators), s.byzantine))
+        self.byzantine = frozenset(byzantine)
+        change = None
+        if s.change_at:
+            change = ValidatorSet.of(
+                {keys[i].public_key: p for i, p in enumerate(s.change_to) if p > 0}
+            )
+        apply = _scripted_change(s.change_at, change)
+        self.nodes = [
+            SimNode(
+                i,
+                keys[i],
+                ChainApp(genesis, keys[i], apply=apply, verdicts=self._verdicts),
+                honest=i not in self.byzantine,
+            )
+            for i in range(s.nodes)
+        ]
+        self.coalition = Coalition()
+        for i in byzantine:
+            node = self.nodes[i]
+            if s.attack == "fork":
+                node.behaviour = Fork(self.coalition)
+                self.coalition.members.append(node)
+            elif s.attack == "mixed":
+                node.behaviour = behaviour_named(self.rng.choice(MIXED))
+            else:
+                node.behaviour = behaviour_named(s.attack)
+        for node in self.nodes:
+            node.skew = self.rng.randint(-20, 20)
+        partition_wanted = s.partition or s.attack == "fork"
+        faulty = s.drop > 0 or partition_wanted or s.crashes > 0
+        if s.gst_ms:
+            self.gst = s.gst_ms
+        elif s.attack == "fork":
+            self.gst = 30_000
+        else:
+            self.gst = self.rng.randint(1_500, 4_000) if faulty else 0
+        self.partition: Partition | None = None
+        honest = [n.index for n in self.nodes if n.honest]
+        if partition_wanted and len(honest) >= 2 and self.gst > 0:
+            order = list(honest)
+            self.rng.shuffle(order)
+            cut = self.rng.randint(1, len(order) - 1)
+            start = 0 if s.attack == "fork" else self.rng.randint(0, self.gst // 4)
+            self.partition = Partition(
+                start, self.gst, (tuple(sorted(order[:cut])), tuple(sorted(order[cut:])))
+            )
+        self.max_time = s.max_time_ms or self.gst + 15_000 * s.heights
+        self.now = 0
+        self._queue: list[tuple[int, int, int, int, Any]] = []
+        self._seq = 0
+        self.messages = 0
+        self.dropped = 0
+        self.crashes = 0
+        self.crashes_after_persist = 0
+        """Crashes that struck after a Persist and before the messages it covered were sent."""
+        self.restarts = 0
+        self.heights_at_gst: int | None = None
+        self.evidence: dict[tuple[bytes, bytes], DoubleVote] = {}
+        self.invalid_evidence = 0
+        self._decided = False
+        honest_validators = [i for i in honest if i < s.validators]
+        for _ in range(s.crashes if honest_validators and self.gst else 0):
+            victim = self.rng.choice(honest_validators)
+            at = self.rng.randint(0, max(0, self.gst - 1_500))
+            down = self.rng.randint(200, 1_000)
+            after_persist = self.rng.random() < 0.5
+            self._push(at, _CRASH, victim, (down, after_persist))
+        if self.gst:
+            self._push(self.gst, _GST, -1, None)
+
+    # the run
+
+    def run(self) -> Simulation:
+        for sim_node in self.nodes:
+            sim_node.engine = self._new_engine(sim_node)
+            self._push(
+                self.scenario.gossip_ms
+                + sim_node.index * self.scenario.gossip_ms // len(self.nodes),
+                _TICK,
+                sim_node.index,
+                None,
+            )
+        for sim_node in self.nodes:
+            if sim_node.engine is not None:
+                self._perform(sim_node, sim_node.engine.start(self.local_now(sim_node)))
+        target = self.scenario.heights
+        while self._queue:
+            at, _, kind, index, payload = heapq.heappop(self._queue)
+            if at > self.max_time:
+                break
+            self.now = at
+            node = self.nodes[index] if index >= 0 else None
+            if kind == _DELIVER and node is not None:
+                self._deliver(node, *payload)
+            elif kind == _TIMER and node is not None:
+                incarnation, timeout = payload
+                if node.up and node.engine is not None and node.incarnation == incarnation:
+                    self._perform(node, node.engine.on_timeout(timeout, self.local_now(node)))
+            elif kind == _TICK and node is not None:
+                self._tick(node)
+            elif kind == _CRASH and node is not None:
+                self._crash_event(node, *payload)
+            elif kind == _CRASH_NOW and node is not None:
+                if node.up and node.incarnation == payload and node.crash_pending_down:
+                    self._crash(node)
+            elif kind == _RESTART and node is not None:
+                self._restart(node)
+            elif kind == _GST:
+                self.heights_at_gst = max(n.app.height + 1 for n in self.nodes if n.honest)
+            if self._decided and all(n.app.height >= target for n in self.nodes if n.honest):
+                break
+            self._decided = False
+        return self
+
+    def result(self) -> RunResult:
+        return check(self)
+
+    # network
+
+    def local_now(self, node: SimNode) -> int:
+        return GENESIS_TIME + self.now + node.skew
+
+    def peers(self, node: SimNode) -> list[int]:
+        return [i for i in range(len(self.nodes)) if i != node.index]
+
+    def honest_groups(self) -> tuple[list[int], ...] | None:
+        if self.partition is None or not self.partition.active(self.now):
+            return None
+        return tuple(list(g) for g in self.partition.groups)
+
+    def broadcast(self, node: SimNode, raw: bytes) -> None:
+        self._reset_known(node)
+        for peer in range(len(self.nodes)):
+            if peer != node.index:
+                node.known.setdefault(peer, set()).add(raw)
+                self.send(node, peer, raw)
+
+    def send(self, node: SimNode, peer: int, raw: bytes) -> None:
+        self.messages += 1
+        now = self.now
+        partition = self.partition
+        if (
+            partition is not None
+            and partition.active(now)
+            and -1 != partition.side(node.index) != partition.side(peer) != -1
+        ):
+            self.dropped += 1
+            return
+        s = self.scenario
+        if now < self.gst and s.drop and self.rng.random() < s.drop:
+            self.dropped += 1
+            return
+        self._push(now + self._delay(), _DELIVER, peer, (node.index, raw))
+        if s.duplicate and self.rng.random() < s.duplicate:
+            self._push(now + self._delay(), _DELIVER, peer, (node.index, raw))
+
+    def _delay(self) -> int:
+        s = self.scenario
+        delay = s.delay_min_ms + int(self.rng.expovariate(1.0 / s.delay_mean_ms))
+        return min(delay, s.delay_max_ms if self.now >= self.gst else 1_000)
+
+    def _push(self, at: int, kind: int, index: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, kind, index, payload))
+
+    # events
+
+    def _deliver(self, node: SimNode, sender: int, raw: bytes) -> None:
+        engine = node.engine
+        if not node.up or engine is None:
+            return
+        message = self._decode(raw)
+        if message is None:
+            return
+        if node.behaviour.keeps_history and len(node.history) < HISTORY_KEPT:
+            node.history.append(raw)
+        self._reset_known(node)
+        node.known.setdefault(sender, set()).add(raw)
+        if message.height < engine.height:
+            # a vote of the height just decided is usually late, not a sign the peer is behind:
+            # a peer stuck there says so with a Status
+            if isinstance(message, Status) or message.height < engine.height - 1:
+                self._catch_up(node, sender, message.height)
+            return
+        if isinstance(message, Status):
+            return
+        self._perform(node, engine.receive(message, self.local_now(node)))
+
+    def _decode(self, raw: bytes) -> WireMessage | None:
+        if raw in self._decoded:
+            return self._decoded[raw]
+        try:
+            message: WireMessage | None = decode_message(raw)
+        except InvalidData:
+            message = None
+        if len(self._decoded) >= DECODED_KEPT:
+            del self._decoded[next(iter(self._decoded))]
+        self._decoded[raw] = message
+        return message
+
+    def _catch_up(self, node: SimNode, peer: int, height: int) -> None:
+        """A peer is behind: send it the decided blocks it lacks, with their certificates."""
+        if not node.behaviour.answers_catchup:
+            return
+        for h in range(height, min(node.app.height + 1, height + 8)):
+            last = node.catchup.get((peer, h))
+            if last is not None and self.now - last < self.scenario.gossip_ms:
+                continue
+            node.catchup[(peer, h)] = self.now
+            raw = node.decisions.get(h)
+            if raw is None:
+                block, commit = node.app.decided[h - 1]
+                raw = node.decisions[h] = Decision(block=block, commit=commit).raw
+            self.send(node, peer, raw)
+
+    def _tick(self, node: SimNode) -> None:
+        engine = node.engine
+        if node.up and engine is not None:
+            if engine.height == node.last_tick_height:
+                node.behaviour.gossip(self, node)
+            node.last_tick_height = engine.height
+        self._push(self.now + self.scenario.gossip_ms, _TICK, node.index, None)
+
+    def honest_gossip(self, node: SimNode) -> None:
+        """Stuck for a whole interval: re-send what this node signed at its height, and relay
+        what its peers are not known to have."""
+        engine = node.engine
+        if engine is None:
+            return
+        node.stuck_ticks += 1
+        if node.stuck_ticks % RELAY_AGAIN_TICKS == 0:
+            node.known = {}  # messages relayed before may have been lost: relay them again
+        self._reset_known(node)
+        self.broadcast(node, Status(height=engine.height, round=engine.round).raw)
+        for message in engine.own_messages():
+            self.broadcast(node, message.raw)
+        for message in engine.known_messages():
+            raw = message.raw
+            for peer in range(len(self.nodes)):
+                if peer == node.index:
+                    continue
+                known = node.known.setdefault(peer, set())
+                if raw not in known:
+                    known.add(raw)
+                    self.send(node, peer, raw)
+
+    def _reset_known(self, node: SimNode) -> None:
+        if node.engine is not None and node.known_height != node.engine.height:
+            node.known = {}
+            node.known_height = node.engine.height
+
+    def _crash_event(self, node: SimNode, down: int, after_persist: bool) -> None:
+        if not node.up or node.crash_pending_down:
+            return
+        if after_persist:
+            node.crash_pending_down = down
+            self._push(self.now + CRASH_FALLBACK_MS, _CRASH_NOW, node.index, node.incarnation)
+        else:
+            node.crash_pending_down = down
+            self._crash(node)
+
+    def _crash(self, node: SimNode) -> None:
+        node.up = False
+        node.engine = None
+        node.incarnation += 1
+        self.crashes += 1
+        self._push(self.now + node.crash_pending_down, _RESTART, node.index, None)
+        node.crash_pending_down = 0
+
+    def _restart(self, node: SimNode) -> None:
+        node.up = True
+        node.known = {}
+        node.last_tick_height = -1
+        self.restarts += 1
+        node.engine = self._new_engine(node, node.persisted)
+        self._perform(node, node.engine.start(self.local_now(node)))
+
+    def _new_engine(self, node: SimNode, restored: PersistedState | None = None) -> Engine:
+        return Engine(
+            node.app,
+            network_id=self.network_id,
+            key=node.key,
+            timeouts=self.scenario.timeouts,
+            restored=restored,
+            signatures=self.signatures,
+        )
+
+    def _perform(self, node: SimNode, effects: list[Effect]) -> None:
+        """Carry out effects in order; a crash due "between persist and send" strikes right
+        after the Persist, so the messages after it never leave."""
+        for effect in effects:
+            if isinstance(effect, Persist):
+                node.persisted = effect.state
+                if node.crash_pending_down:
+                    self.crashes_after_persist += int(
+                        any(isinstance(e, Broadcast) for e in effects)
+                    )
+                    self._crash(node)
+                    return
+            elif isinstance(effect, Broadcast):
+                node.behaviour.send(self, node, effect.message)
+            elif isinstance(effect, ScheduleTimeout):
+                self._push(
+                    self.now + effect.delay_ms,
+                    _TIMER,
+                    node.index,
+                    (node.incarnation, effect.timeout),
+                )
+            elif isinstance(effect, Decide):
+                node.decide_times.append(self.now)
+                self._decided = True
+            elif isinstance(effect, Evidence) and node.honest:
+                self._evidence(effect.double_vote)
+
+    def _evidence(self, evidence: DoubleVote) -> None:
+        try:
+            evidence.verify(self.network_id)
+        except InvalidData:
+            self.invalid_evidence += 1
+            return
+        self.evidence.setdefault((evidence.first, evidence.second), evidence)
+
+    # what Byzantine behaviours need
+
+    def alternative_block(self, node: SimNode, proposal: Proposal) -> Block:
+        """A second valid block for the proposal's height: the same, plus a new member's
+        identity record (a fresh author each time, so its feed rule holds)."""
+        h, r = proposal.height, proposal.round
+        spam = Keypair.from_seed(
+            sha256(f"commons-sim/{self.scenario.seed}/spam/{node.index}/{h}/{r}".encode())
+        )
+        record = sign_record(
+            spam,
+            self.network_id,
+            seq=1,
+            prev=ZERO_HASH,
+            timestamp=proposal.block.header.time,
+            body=Identity(name="spam"),
+        )
+        last_commit = proposal.block.header.last_commit
+        return node.app.propose_block(h, r, last_commit, records=(record,))
+
+
+def _scripted_change(at: int, change: ValidatorSet | None) -> Any:
+    """A state transition that changes the validator set in block `at` (vals(at + 2))."""
+
+    def apply(state: LedgerState, block: Any) -> LedgerState:
+        if change is not None and block.header.height == at:
+            state.validator_change = change
+        return state
+
+    return apply
+
+
+def run(scenario: Scenario) -> RunResult:
+    """Simulate one scenario and check it."""
+    return Simulation(scenario).run().result()

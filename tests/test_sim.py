@@ -1,0 +1,199 @@
+"""The engine under the deterministic simulator: safe and live with up to 1/3 Byzantine power
+through drops, partitions that heal, crashes (some between persist and send) and restarts,
+unequal powers and a validator change; caught failing above 1/3; the same bytes for the same
+seed in any process.
+
+Seeds run on two worker processes (`cli.simulate.run_many`); set COMMONS_SIM_LONG=1 for ten
+times the seeds and five times the heights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ledger_factory import keypair
+
+from cli.main import main
+from cli.simulate import run_many
+from ledger.block import Commit
+from ledger.records import ZERO_HASH, decode_record, sign_record
+from node.sim import RunResult, Scenario, Simulation
+
+ROOT = Path(__file__).resolve().parent.parent
+LONG = os.environ.get("COMMONS_SIM_LONG") == "1"
+SCALE = 10 if LONG else 1
+HEIGHTS = 50 if LONG else 10
+WORKERS = 2
+
+
+def sweep(count: int, **kwargs: object) -> list[RunResult]:
+    scenarios = [
+        Scenario(seed=seed, heights=HEIGHTS, **kwargs)  # type: ignore[arg-type]
+        for seed in range(count * SCALE)
+    ]
+    return run_many(scenarios, WORKERS)
+
+
+def assert_all_safe_and_live(results: list[RunResult]) -> None:
+    failed = {r.seed: r.violations for r in results if not r.ok}
+    assert not failed, f"{len(failed)} of {len(results)} runs failed: {failed}"
+    assert all(r.heights >= HEIGHTS for r in results)
+
+
+def test_4_validators_1_byzantine_200_seeds_with_partitions_crashes_and_drops() -> None:
+    results = sweep(200, validators=4, byzantine=1, partition=True, crashes=1, drop=0.1)
+    assert_all_safe_and_live(results)
+    behaviours = {b for r in results for b in r.behaviours}
+    assert behaviours == {"equivocate", "double-vote", "silent", "bad-signature", "replay"}
+    assert sum(r.evidence for r in results) > 0, "double votes were caught"
+    assert sum(r.crashes_after_persist for r in results) > 0
+    assert sum(r.restarts for r in results) == sum(r.crashes for r in results) > 0
+    assert sum(r.checked_heights for r in results) > 200, "the round bound was exercised"
+    assert max(r.max_round for r in results) <= 2, "f + 2 = 3 rounds at most after GST"
+
+
+def test_7_validators_2_byzantine_100_seeds_with_partitions_crashes_and_drops() -> None:
+    results = sweep(100, validators=7, byzantine=2, partition=True, crashes=1, drop=0.1)
+    assert_all_safe_and_live(results)
+    assert sum(r.evidence for r in results) > 0
+    assert sum(r.dropped for r in results) > 0
+
+
+def test_unequal_powers() -> None:
+    # no single validator holds 1/3: any one of them may be the Byzantine one
+    powers = (3, 2, 2, 1, 1, 1, 1)
+    results = sweep(40, validators=7, byzantine=1, powers=powers, partition=True, crashes=1)
+    assert_all_safe_and_live(results)
+
+
+def test_a_validator_change_decided_at_h_applies_from_h_plus_2() -> None:
+    # node 3 leaves, observer node 4 joins with power 3, node 0 doubles: decided in block 3
+    change = (2, 1, 1, 0, 3)
+    for seed in range(20 * SCALE):
+        scenario = Scenario(
+            seed=seed, heights=8, validators=4, byzantine=1, observers=1, change_at=3,
+            change_to=change, partition=True, crashes=1,
+        )  # fmt: skip
+        sim = Simulation(scenario).run()
+        result = sim.result()
+        assert result.ok, (seed, result.violations)
+        leaving, joining = sim.nodes[3].key.public_key, sim.nodes[4].key.public_key
+        node = next(n for n in sim.nodes if n.honest)
+        blocks = [block for block, _ in node.app.decided]
+        assert blocks[2].header.new_validators is not None
+        assert [b.header.new_validators is not None for b in blocks].count(True) == 1
+        for height, ((block, commit), vals) in enumerate(
+            zip(node.app.decided, node.app.validator_sets, strict=True), start=1
+        ):
+            voters = {key for key, _, _ in commit.votes}
+            assert block.header.validators_hash == vals.hash
+            if height <= 4:
+                assert vals == sim.genesis.validators
+                assert joining not in voters
+            else:
+                assert vals.power(joining) == 3
+                assert vals.power(leaving) == 0
+                assert leaving not in voters
+                assert joining in voters, "without its 3 of 7 no certificate has 2/3"
+
+
+def test_byzantine_above_one_third_stalls_and_the_simulator_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        ["simulate", "--validators", "4", "--byzantine", "2", "--attack", "silent",
+         "--heights", "3", "--seeds", "1"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL" in out
+    assert "liveness: stalled" in out
+
+
+def test_byzantine_above_one_third_equivocating_across_a_partition_forks_honest_nodes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        ["simulate", "--validators", "4", "--byzantine", "2", "--attack", "fork",
+         "--heights", "2", "--seeds", "1"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "safety: height" in out
+    assert "honest nodes decided 2 different blocks" in out
+
+
+def test_within_one_third_the_simulator_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "-n", "4", "-f", "1", "--seeds", "3", "--partition", "--crashes", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.splitlines()[-1].startswith("total: 3 runs, 3 ok, 0 failed")
+
+
+def test_the_checker_catches_a_bad_certificate_and_a_disagreement() -> None:
+    sim = Simulation(Scenario(validators=4, seed=3, heights=3)).run()
+    assert sim.result().ok
+    node = sim.nodes[0]
+    block, commit = node.app.decided[1]
+    one_vote = Commit(height=commit.height, round=commit.round, block_id=commit.block_id,
+                      votes=commit.votes[:1])  # fmt: skip
+    node.app.decided[1] = (block, one_vote)
+    violations = sim.result().violations
+    assert any("block 2 without a valid certificate" in v for v in violations), violations
+    _, other_commit = sim.nodes[1].app.decided[2]
+    sim.nodes[1].app.decided[2] = (sim.nodes[1].app.decided[1][0], other_commit)
+    violations = sim.result().violations
+    assert any("height 3: honest nodes decided 2 different blocks" in v for v in violations)
+
+
+def test_the_liveness_bound_can_fail() -> None:
+    sim = Simulation(Scenario(validators=4, seed=1, heights=4)).run()
+    assert sim.result().ok
+    for node in sim.nodes:
+        block, commit = node.app.decided[2]
+        node.app.decided[2] = (block, dataclasses.replace(commit, round=3))
+    violations = sim.result().violations
+    assert any("height 3 (after GST) decided in round 3" in v for v in violations), violations
+
+
+def test_evidence_from_a_run_verifies_inside_a_record() -> None:
+    sim = Simulation(Scenario(validators=4, byzantine=1, attack="double-vote", seed=0)).run()
+    assert sim.result().ok
+    assert sim.evidence
+    evidence = next(iter(sim.evidence.values()))
+    byzantine = {sim.nodes[i].key.public_key for i in sim.byzantine}
+    assert evidence.validator in byzantine
+    record = sign_record(
+        keypair("reporter"), sim.network_id, seq=1, prev=ZERO_HASH, timestamp=0, body=evidence
+    )
+    again = decode_record(record.raw)
+    again.verify(sim.network_id)
+    again.body.verify(sim.network_id)  # type: ignore[attr-defined]
+
+
+def _simulate_cli(hash_seed: str, *extra: str) -> bytes:
+    args = ["simulate", "-n", "4", "-f", "1", "--seeds", "3", "--seed-start", "5",
+            "--partition", "--crashes", "1", "--drop", "0.1", "--heights", "6", *extra]  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        capture_output=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout
+
+
+def test_same_seed_same_output_byte_for_byte_whatever_the_hash_seed() -> None:
+    text = _simulate_cli("1")
+    assert text == _simulate_cli("2", "--workers", "2")
+    assert b"total: 3 runs" in text
+    as_json = _simulate_cli("3", "--json")
+    assert as_json == _simulate_cli("4", "--json")
+    assert b'"crashes_after_persist"' in as_json
