@@ -45,21 +45,29 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_PREFIX = {tag: tag.value.encode("ascii") + b"\x00" for tag in Tag}
+
+
 def signing_bytes(tag: Tag, network_id: bytes, body: bytes) -> bytes:
     """The exact bytes a signature covers: tag, NUL, 32-byte network id, body."""
     if len(network_id) != HASH_BYTES:
         raise ValueError(f"network id must be {HASH_BYTES} bytes, got {len(network_id)}")
-    return tag.value.encode("ascii") + b"\x00" + network_id + body
+    return _PREFIX[tag] + network_id + body
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> None:
     """Strict Ed25519 verification. Raises SignatureError; returns None when valid."""
+    _open(public_key, signature + message, signature)
+
+
+def _open(public_key: bytes, signed: bytes, signature: bytes) -> None:
+    """libsodium's strict check of `signed` = signature || message."""
     if len(public_key) != PUBLIC_KEY_BYTES:
         raise SignatureError(f"public key must be {PUBLIC_KEY_BYTES} bytes, got {len(public_key)}")
     if len(signature) != SIGNATURE_BYTES:
         raise SignatureError(f"signature must be {SIGNATURE_BYTES} bytes, got {len(signature)}")
     try:
-        nacl.bindings.crypto_sign_open(signature + message, public_key)
+        nacl.bindings.crypto_sign_open(signed, public_key)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as e:
         raise SignatureError(f"bad signature by {public_key.hex()[:16]}") from e
 
@@ -67,7 +75,10 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> None:
 def verify_tagged(
     public_key: bytes, tag: Tag, network_id: bytes, body: bytes, signature: bytes
 ) -> None:
-    verify(public_key, signing_bytes(tag, network_id, body), signature)
+    """`verify` of `signing_bytes(tag, network_id, body)`, building the bytes only once."""
+    if len(network_id) != HASH_BYTES:
+        raise ValueError(f"network id must be {HASH_BYTES} bytes, got {len(network_id)}")
+    _open(public_key, b"".join((signature, _PREFIX[tag], network_id, body)), signature)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ in docs/PROTOCOL.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
@@ -73,8 +74,13 @@ def wire_of(body: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()
 def fields_of(
     m: Mapping[str, Any], what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    schema.exact_keys(m, what, frozenset(required), frozenset(optional))
+    schema.exact_keys(m, what, _keyset(required), _keyset(optional))
     return dict(m)
+
+
+@functools.cache
+def _keyset(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 class WireBody:

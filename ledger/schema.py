@@ -62,7 +62,7 @@ def text(value: Any, what: str, lo: int, hi: int, *, multiline: bool = False) ->
     """A str of `lo`..`hi` UTF-8 bytes; one-line text has no control characters at all."""
     if type(value) is not str:
         raise SchemaError(f"{what} must be text, got {type(value).__name__}")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
     if not lo <= size <= hi:
         raise SchemaError(f"{what} must be {lo}..{hi} UTF-8 bytes, got {size}")
     bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
@@ -78,4 +78,8 @@ def text_tuple(value: Any, what: str, most: int, lo: int, hi: int) -> tuple[str,
         raise SchemaError(f"{what} must be a list, got {type(value).__name__}")
     if len(value) > most:
         raise SchemaError(f"{what} must have at most {most} items, got {len(value)}")
-    return tuple(text(v, f"{what}[{i}]", lo, hi) for i, v in enumerate(value))
+    for i, item in enumerate(value):
+        plain = type(item) is str and item.isascii() and lo <= len(item) <= hi
+        if not plain or _CONTROL.search(item):
+            text(item, f"{what}[{i}]", lo, hi)  # the full check, which names the item
+    return value
