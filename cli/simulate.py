@@ -126,8 +126,10 @@ def simulate(
     Exit 1 if any run has two honest nodes deciding different blocks at one height, a decided
     block without a valid certificate, or a height that does not decide in time.
     """
-    if byzantine > validators:
-        raise click.UsageError(f"--byzantine {byzantine} exceeds --validators {validators}")
+    if byzantine >= validators:
+        raise click.UsageError(
+            f"--byzantine {byzantine} leaves no honest validator of {validators}"
+        )
     power_list: tuple[int, ...] = ()
     if powers:
         try:

@@ -48,7 +48,7 @@ from ledger.kinds_governance import (
 )
 from ledger.records import Contribution, Endorsement, Identity, Record
 from ledger.state import PARAM, LedgerState
-from ledger.validators import ValidatorSet
+from ledger.validators import MAX_TOTAL_POWER, MAX_VALIDATORS, ValidatorSet
 
 READY = b"gov/ready"
 MEMBER = b"gov/member/"
@@ -66,7 +66,6 @@ REJECTED = b"gov/rejected/"
 PENDING, ACTIVE, CANCELED = "Pending", "Active", "Canceled"
 DEFEATED, SUCCEEDED, QUEUED = "Defeated", "Succeeded", "Queued"
 EXECUTED, FAILED = "Executed", "Failed"
-LIVE = (PENDING, ACTIVE)
 SECOND = 1000
 
 
@@ -287,6 +286,7 @@ class Governance:
         _checkpoint(state, (author, body.to), now, 0)
 
     def _cancel(self, state: LedgerState, author: bytes, pid: bytes) -> None:
+        _active_member(state, author)
         p = state.get(PROPOSAL + pid)
         if p is None:
             raise Refused(f"no proposal {pid.hex()[:16]}")
@@ -326,11 +326,9 @@ class Governance:
                     _check_rewardable(state, action, cited)
                 minted += action.amount
             elif isinstance(action, SetParam):
-                if (
-                    action.name not in GOVERNANCE_PARAMS
-                    and state.get(PARAM + action.name.encode()) is None
-                ):
-                    raise Refused(f"no parameter {action.name!r}")
+                if action.name not in GOVERNANCE_PARAMS:
+                    # Ledger parameters (block validity) stay as the genesis fixed them.
+                    raise Refused(f"no governance parameter {action.name!r}")
                 low, high = bounds(state, action.name)
                 if not low <= action.value <= high:
                     raise Refused(
@@ -381,7 +379,9 @@ class Governance:
                 member["frozen"] = False
                 state.put(MEMBER + action.member, member)
                 touched.append(action.member)
-        if validators is not None:
+        if validators is not None and validators != (
+            state.validator_change or state.validators("after")
+        ):
             state.validator_change = validators
         _checkpoint(state, touched, now, supply_change)
 
@@ -546,6 +546,10 @@ def _changed_validators(
             powers.pop(key, None)
     if not powers:
         raise Refused("the validator set would be empty")
+    if len(powers) > MAX_VALIDATORS:
+        raise Refused(f"the validator set would have {len(powers)} members, over {MAX_VALIDATORS}")
+    if sum(powers.values()) > MAX_TOTAL_POWER:
+        raise Refused(f"the validator set's total power would exceed {MAX_TOTAL_POWER}")
     before = {v.key: v.power for v in base.members}
     changed = sum(abs(powers.get(k, 0) - before.get(k, 0)) for k in {*powers, *before})
     if 3 * changed > base.total:

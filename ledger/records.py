@@ -53,6 +53,7 @@ class Body(Protocol):
 
 
 KINDS: dict[str, type[Body]] = {}
+_KIND_TYPES: set[type] = set()
 
 B = TypeVar("B", bound=type[Body])
 
@@ -62,6 +63,7 @@ def register_kind(cls: B) -> B:
     if cls.KIND in KINDS:
         raise ValueError(f"record kind {cls.KIND!r} is already registered")
     KINDS[cls.KIND] = cls
+    _KIND_TYPES.add(cls)
     return cls
 
 
@@ -203,7 +205,7 @@ class Record:
                 f"record.prev must be all zero exactly when seq is 1 (seq {self.seq})"
             )
         schema.integer(self.timestamp, "record.at", 0, MAX_TIMESTAMP)
-        if type(self.body) not in KINDS.values():
+        if type(self.body) not in _KIND_TYPES:
             raise SchemaError(f"record.body of type {type(self.body).__name__} is not a known kind")
         schema.fixed_bytes(self.signature, "record.sig", SIGNATURE_BYTES)
 

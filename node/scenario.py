@@ -237,7 +237,7 @@ class Player:
 
     def _label(self, step: dict[str, Any], field_name: str) -> bytes:
         label = step.get(field_name)
-        if label not in self.labels:
+        if not isinstance(label, str) or label not in self.labels:
             raise ScenarioError(f"{_describe(step)}: no earlier step has id {label!r}")
         return self.labels[label]
 
@@ -259,6 +259,8 @@ class Player:
             if do == "contribute":
                 return Contribution(title=step["title"], kind=step.get("kind", "other"))
             if do == "propose":
+                if not isinstance(step.get("actions", []), list):
+                    raise ScenarioError(f"{_describe(step)}: actions must be a list")
                 actions = tuple(
                     self._action(a, step) for a in step.get("actions", [{"type": "text"}])
                 )

@@ -128,7 +128,7 @@ REASONS: dict[str, list[tuple[str, str]]] = {
     "param_bounds.json": [
         ("ada propose quorum_below_floor", "outside its bounds 100..10000"),
         ("ada propose period_zero", "outside its bounds 1.."),
-        ("ada propose unknown_name", "no parameter 'quorum'"),
+        ("ada propose unknown_name", "no governance parameter 'quorum'"),
         ("ada propose one_bad_action", "voting_period = 0"),
     ],
     "validator_change_limits.json": [
@@ -359,3 +359,65 @@ def test_output_is_identical_across_hash_seeds(extra: tuple[str, ...]) -> None:
         outputs.append(result.stdout)
     assert outputs[0], "no output"
     assert outputs[0] == outputs[1]
+
+
+def _many_validators(tmp_path: Path) -> Path:
+    """250 validators of power 10; two proposals that each add 5 validators pass one by one, but
+    together would make 260, over the limit of 256."""
+    validators = {f"v{i:03}": 10 for i in range(250)}
+    adds = [{f"new{k}{i}": 1 for i in range(5)} for k in ("a", "b")]
+    doc = {
+        "genesis": {
+            "members": {"ada": 1000},
+            "params": {
+                "voting_delay": 0,
+                "voting_period": 2,
+                "quorum_bps": 100,
+                "late_quorum_extension": 0,
+                "timelock": 0,
+            },
+            "validators": validators,
+        },
+        "steps": [
+            {
+                "at": 0,
+                "do": "propose",
+                "by": "ada",
+                "id": "A",
+                "title": "add five",
+                "actions": [{"type": "change_validators", "changes": adds[0]}],
+            },
+            {
+                "at": 0,
+                "do": "propose",
+                "by": "ada",
+                "id": "B",
+                "title": "add five more",
+                "actions": [{"type": "change_validators", "changes": adds[1]}],
+            },
+            {"at": 1, "do": "vote", "by": "ada", "proposal": "A", "support": "for"},
+            {"at": 1, "do": "vote", "by": "ada", "proposal": "B", "support": "for"},
+            {"at": 3, "do": "expect", "proposal": "A", "state": "Executed"},
+            {"at": 3, "do": "expect", "proposal": "B", "state": "Failed"},
+            {
+                "at": 4,
+                "do": "propose",
+                "by": "ada",
+                "id": "C",
+                "title": "still working",
+                "actions": [{"type": "text"}],
+            },
+            {"at": 4, "do": "expect", "proposal": "C", "state": "Pending"},
+        ],
+    }
+    path = tmp_path / "many_validators.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_validator_set_over_its_limit_fails_the_proposal_and_never_halts_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = simulate(capsys, _many_validators(tmp_path))
+    assert code == 0, out + err
+    assert "over 256" in out

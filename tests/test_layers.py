@@ -18,6 +18,9 @@ ALLOWED = {
 PURE_PREFIXES = ("node/consensus", "node/sim")
 IO_MODULES = {"asyncio", "aiohttp", "socket", "sqlite3", "time", "random", "threading"}
 SIM_MAY_USE = {"random"}  # the simulator draws from a seeded random.Random it owns
+# What a pure core must not touch either: clocks, entropy, the OS, other processes.
+IMPURE = IO_MODULES | {"datetime", "os", "secrets", "uuid", "concurrent", "multiprocessing",
+                       "subprocess", "tempfile", "pathlib"}  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:
@@ -61,8 +64,14 @@ def test_pure_node_cores_import_no_io() -> None:
     for prefix in PURE_PREFIXES:
         allowed = SIM_MAY_USE if prefix == "node/sim" else set()
         for path in sorted(ROOT.joinpath(prefix).rglob("*.py")):
-            bad = _imports(path) & (IO_MODULES - allowed)
+            bad = _imports(path) & (IMPURE - allowed)
             assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_governance_is_pure() -> None:
+    for path in _sources("governance"):
+        bad = _imports(path) & IMPURE
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
 def test_checker_sees_a_forbidden_import(tmp_path: Path) -> None:

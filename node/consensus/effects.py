@@ -124,12 +124,6 @@ class PersistedState:
             signed=tuple(own),
         )
 
-    def own_proposal(self, round_: int) -> Proposal | None:
-        for message in self.signed:
-            if isinstance(message, Proposal) and message.round == round_:
-                return message
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class Persist:

@@ -542,7 +542,14 @@ class Engine:
         if self.valid_block is not None:
             block, pol_round = self.valid_block, self.valid_round
         else:
-            block, pol_round = self.app.propose_block(self.height, round_, self.last_commit), -1
+            try:
+                block = self.app.propose_block(self.height, round_, self.last_commit)
+            except InvalidData:
+                # The application could not build a block (bad data it was given): propose
+                # nothing; the propose timeout moves every validator on.
+                self.rejected += 1
+                return
+            pol_round = -1
         proposal = Proposal.sign(
             self.key, self.network_id, round_=round_, pol_round=pol_round, block=block
         )

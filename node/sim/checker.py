@@ -61,6 +61,13 @@ def check(sim: Simulation) -> RunResult:
                 )
     if sim.invalid_evidence:
         violations.append(f"evidence: {sim.invalid_evidence} evidence record(s) do not verify")
+    honest_index = {n.key.public_key: n.index for n in honest}
+    for evidence in sim.evidence.values():
+        if evidence.validator in honest_index:
+            violations.append(
+                f"safety: honest node {honest_index[evidence.validator]} double-signed a "
+                f"{evidence.vote_type} at height {evidence.height} round {evidence.round}"
+            )
 
     reached = min(n.app.height for n in honest)
     if reached < s.heights:

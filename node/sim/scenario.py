@@ -62,8 +62,8 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.validators < 1:
             raise ValueError("a network needs at least one validator")
-        if not 0 <= self.byzantine <= self.validators:
-            raise ValueError(f"byzantine must be within 0..{self.validators}")
+        if not 0 <= self.byzantine < self.validators + self.observers:
+            raise ValueError("byzantine must leave at least one honest node")
         if self.powers and len(self.powers) != self.validators:
             raise ValueError(f"{len(self.powers)} powers for {self.validators} validators")
         if any(p < 1 for p in self.powers):
