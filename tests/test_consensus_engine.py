@@ -638,3 +638,27 @@ def test_single_validator_network_decides_alone() -> None:
             effects = engine.on_timeout(start[0].timeout, NOW)
     assert engine.app.next_height() >= 3
     assert isinstance(engine.persisted_state(), PersistedState)
+
+
+def test_next_height_buffer_keeps_only_signed_messages_of_its_validators(net: Net) -> None:
+    """A stranger's flood of next-height messages is not kept (it would push genuine ones out);
+    a next-height validator's signed vote is, once."""
+    engine = net.engine(net.keys[0])
+    engine.start(NOW)
+    stranger = keypair("consensus-stranger")
+    flood = net.vote(stranger, PREVOTE, 0, b"\x07" * 32, height=2)
+    for _ in range(100):
+        engine.receive(flood, NOW)
+    genuine = net.vote(net.keys[1], PREVOTE, 0, b"\x07" * 32, height=2)
+    forged = Vote(
+        type=PREVOTE,
+        height=2,
+        round=0,
+        block_id=b"\x08" * 32,
+        timestamp=None,
+        validator=net.keys[2].public_key,
+        signature=genuine.signature,
+    )
+    for message in (genuine, genuine, forged):
+        engine.receive(message, NOW)
+    assert engine._future == [genuine]

@@ -72,6 +72,10 @@ class Application(Protocol):
         """vals(next_height()): who votes at the height being decided."""
         ...
 
+    def validators_after(self) -> ValidatorSet:
+        """vals(next_height() + 1): who votes at the height after (known a height ahead)."""
+        ...
+
     def propose_block(self, height: int, round_: int, last_commit: Commit | None) -> Block: ...
 
     def validate_block(self, block: Block) -> None:
@@ -149,6 +153,7 @@ class Engine:
     FUTURE_LIMIT = 4096
     """Messages of the next height kept until this node gets there."""
     DECISIONS_AHEAD = 64
+    DECISION_BYTES = 64 * 1024 * 1024  # unverified decisions held for later heights, at most
     PROPOSALS_PER_ROUND = 4
     VOTES_PER_VALIDATOR = 4
     """Different votes counted from one validator at one (round, type) (memory bound)."""
@@ -178,6 +183,7 @@ class Engine:
         self._out: list[Effect] = []
         self._inbox: deque[Message] = deque()
         self._future: list[Message] = []
+        self._future_raw: set[bytes] = set()
         self._future_decisions: dict[int, list[Decision]] = {}
         self._signed = False
         self._persisted_key: tuple[object, ...] | None = None
@@ -357,10 +363,35 @@ class Engine:
             if height > self.height + self.DECISIONS_AHEAD:
                 return
             slot = self._future_decisions.setdefault(height, [])
-            if len(slot) < 2 and all(d.raw != message.raw for d in slot):
+            held = sum(len(d.raw) for ds in self._future_decisions.values() for d in ds)
+            if (
+                len(slot) < 2
+                and all(d.raw != message.raw for d in slot)
+                and held + len(message.raw) <= self.DECISION_BYTES
+            ):
                 slot.append(message)
-        elif height == self.height + 1 and len(self._future) < self.FUTURE_LIMIT:
+        elif (
+            height == self.height + 1
+            and len(self._future) < self.FUTURE_LIMIT
+            and message.raw not in self._future_raw
+            # Only a signed message of a next height's validator is worth keeping: anyone else
+            # could fill the buffer and push the genuine ones out.
+            and self._from_next_validator(message)
+        ):
+            self._future_raw.add(message.raw)
             self._future.append(message)
+
+    def _from_next_validator(self, message: Message) -> bool:
+        validators = self.app.validators_after()
+        if isinstance(message, Proposal):
+            key, tag = message.proposer, Tag.PROPOSAL
+        elif isinstance(message, Vote):
+            key, tag = message.validator, message.tag
+        else:
+            return False
+        if validators.power(key) == 0:
+            return False
+        return self._signature_ok(key, tag, message.signed_body(), message.signature)
 
     def _signature_ok(self, key: bytes, tag: Tag, body: bytes, signature: bytes) -> bool:
         try:
@@ -628,6 +659,7 @@ class Engine:
         self._evidenced: set[tuple[str, int, bytes]] = set()
         self._own: list[Message] = []
         future, self._future = self._future, []
+        self._future_raw = set()
         self._inbox.extend(m for m in future if m.height == height)
         self._inbox.extend(self._future_decisions.pop(height, []))
         for stale in [h for h in self._future_decisions if h < height]:

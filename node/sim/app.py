@@ -51,6 +51,9 @@ class ChainApp:
     def validators(self) -> ValidatorSet:
         return self.chain.state.validators("next")
 
+    def validators_after(self) -> ValidatorSet:
+        return self.chain.state.validators("after")
+
     def propose_block(
         self,
         height: int,
