@@ -250,6 +250,19 @@ def peak_mib() -> float | None:
     return None if kib is None else kib / 1024
 
 
+def machine_cpu() -> float:
+    """CPU seconds every process of this machine has used so far, with time stolen by the
+    hypervisor (/proc/stat); 0.0 where there is no /proc. Less this run's own CPU time over a
+    phase, it is what other processes took from the phase."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 _SHARED: dict[str, list[tuple[bytes, bytes]]] = {}
 """What forked workers of `raw_all_cores` read: they inherit it, nothing is pickled."""
 
@@ -282,11 +295,12 @@ def raw_all_cores(pairs: list[tuple[bytes, bytes]], workers: int) -> float:
 
 @dataclass
 class Memory:
-    """RSS when a phase has done 1/4, 1/2, 3/4 and all of its records."""
+    """RSS and time when a phase has done 1/4, 1/2, 3/4 and all of its records."""
 
     total: int
-    marks: list[tuple[int, float]] = field(default_factory=list)
+    marks: list[tuple[int, float, float]] = field(default_factory=list)
     start: float = 0.0
+    started: float = 0.0
     peak: float | None = None
     _next: int = 1
     _resettable: bool = False
@@ -295,18 +309,27 @@ class Memory:
         gc.collect()
         self._resettable = reset_peak()
         self.start = rss_mib()
+        self.started = time.perf_counter()
 
     def progress(self, done: int) -> None:
         while self._next <= 4 and done * 4 >= self._next * self.total:
-            self.marks.append((done, rss_mib()))
+            self.marks.append((done, rss_mib(), time.perf_counter()))
             self._next += 1
 
     def end(self) -> None:
         if self._resettable:
             self.peak = peak_mib()
 
+    def rates(self) -> str:
+        """Records/s in each quarter: falling rates mean a record costs more as the ledger grows."""
+        out, done, at = [], 0, self.started
+        for mark_done, _, mark_at in self.marks:
+            out.append(f"{rate(mark_done - done, mark_at - at):,.0f}")
+            done, at = mark_done, mark_at
+        return " / ".join(out)
+
     def line(self) -> str:
-        marks = "  ".join(f"{done:,}: {mib:.1f}" for done, mib in self.marks)
+        marks = "  ".join(f"{done:,}: {mib:.1f}" for done, mib, _ in self.marks)
         growth = self.marks[-1][1] - self.marks[0][1] if self.marks else 0.0
         between = self.marks[-1][0] - self.marks[0][0] if self.marks else 0
         per = f", {growth * 2**20 / between:,.0f} B/record" if between else ""
@@ -339,6 +362,7 @@ def profiled(enabled: bool, what: str) -> Iterator[None]:
 class IngestResult:
     seconds: float
     cpu: float
+    others: float
     memory: Memory
     peak: float
 
@@ -357,6 +381,7 @@ def run_ingest(
         done = 0
         memory.begin()
         with profiled(profile, "ingest"):
+            machine = machine_cpu()
             cpu = time.process_time()
             start = time.perf_counter()
             for block_bytes, commit_bytes in encoded:
@@ -366,10 +391,12 @@ def run_ingest(
                 memory.progress(done)
             seconds = time.perf_counter() - start
             cpu = time.process_time() - cpu
+            machine = machine_cpu() - machine
         memory.end()
     return IngestResult(
         seconds=seconds,
         cpu=cpu,
+        others=max(0.0, machine - cpu),
         memory=memory,
         peak=peak_mib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
@@ -387,6 +414,7 @@ class AuditResult:
     memory: Memory
     cpu: float
     workers_cpu: float
+    others: float
     peak: float
     workers_peak: float
 
@@ -396,6 +424,7 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
     memory = Memory(total=0)
     memory.begin()
     with profiled(profile, "audit (its main process)"):
+        machine = machine_cpu()
         before = os.times()
         start = time.perf_counter()
         store = Store.open(path, **store_options(rules))
@@ -433,7 +462,12 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
             store.check_derived(chain)
             derived = time.perf_counter()
         after = os.times()
+        machine = machine_cpu() - machine
     memory.end()
+    cpu = after.user + after.system - before.user - before.system
+    workers_cpu = (
+        after.children_user + after.children_system - before.children_user - before.children_system
+    )
     return AuditResult(
         open=opened - start,
         replay=replayed - opened,
@@ -443,11 +477,9 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
         log_root=report.log_root,
         size=total,
         memory=memory,
-        cpu=after.user + after.system - before.user - before.system,
-        workers_cpu=after.children_user
-        + after.children_system
-        - before.children_user
-        - before.children_system,
+        cpu=cpu,
+        workers_cpu=workers_cpu,
+        others=max(0.0, machine - cpu - workers_cpu),
         peak=peak_mib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         workers_peak=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
@@ -540,12 +572,14 @@ def main() -> None:
     gc.collect()
 
     print("raw verification ...", flush=True)
+    machine = machine_cpu()
     cpu = time.process_time()
     start = time.perf_counter()
     for signed, public in pairs:
         nacl.bindings.crypto_sign_open(signed, public)
     raw_seconds = time.perf_counter() - start
     raw_cpu = time.process_time() - cpu
+    raw_others = max(0.0, machine_cpu() - machine - raw_cpu)
     raw_rate = rate(n, raw_seconds)
     cores = os.cpu_count() or 1
     raw_parallel = raw_all_cores(pairs, cores) if cores > 1 else raw_rate
@@ -594,18 +628,20 @@ def main() -> None:
         ("records", f"{n:,}", f"{args.authors} authors, {blocks:,} blocks of {per_block}, "
             f"{record_bytes / n:.0f} B/record avg"),
         ("raw PyNaCl verifications/s", f"{raw_rate:,.0f}", f"crypto_sign_open, one core; "
-            f"{raw_seconds:.2f} s, on CPU {raw_cpu / raw_seconds:.0%} of it"),
+            f"{raw_seconds:.2f} s, on CPU {raw_cpu / raw_seconds:.0%} of it; others "
+            f"{raw_others:.1f} CPU-s"),
         ("  the same on all cores", f"{raw_parallel:,.0f}", f"{cores} processes: "
             f"{raw_parallel / raw_rate:.2f}x one core, the ceiling of a parallel audit"),
         ("ingest records/s", f"{ingest_rate:,.0f}", f"{ingest_seconds:.2f} s, on CPU "
-            f"{ingest_cpu / ingest_seconds:.0%} of it (the rest: fsync, other processes); "
-            f"store {db_mib:.0f} MiB"),
+            f"{ingest_cpu / ingest_seconds:.0%} of it (the rest is fsync or preemption); others "
+            f"{ingested.others:.1f} CPU-s; store {db_mib:.0f} MiB"),
         ("audit records/s", f"{audit_rate:,.0f}", f"{audit_seconds:.2f} s = open "
             f"{times.open:.2f} + replay {times.replay:.2f} + check_derived {times.derived:.2f}"
             f"; {workers}, {cores} cores"),
         ("  audit CPU seconds", f"{times.cpu + times.workers_cpu:.2f}", f"main process "
             f"{times.cpu:.2f} + pool workers {times.workers_cpu:.2f}: "
-            f"{(times.cpu + times.workers_cpu) / audit_seconds / cores:.0%} of {cores} cores busy"),
+            f"{(times.cpu + times.workers_cpu) / audit_seconds / cores:.0%} of {cores} cores; "
+            f"others {times.others:.1f} CPU-s"),
         ("Merkle log appends/s", f"{append_rate:,.0f}",
             f"target >= {TARGET_APPENDS:,}  {verdict(append_rate >= TARGET_APPENDS)}"),
         ("inclusion proofs/s", f"{proof_rate:,.0f}",
@@ -617,7 +653,8 @@ def main() -> None:
             f"target >= {TARGET_AUDIT} (two cores)  {verdict(audit_ratio >= TARGET_AUDIT)}; "
             f"{audit_rate / raw_parallel:.3f} of the all-cores raw rate"),
         ("load average", f"{load_before:.2f}", f"1-min, before the run; {os.getloadavg()[0]:.2f} "
-            "after (above ~0.3 before: other processes share these cores)"),
+            "after. 'others': CPU other processes used during a phase (/proc/stat): above a few "
+            "tenths, the phase's rate is low"),
         ("peak RSS, benchmark", f"{self_peak:,.1f} MiB", "ru_maxrss of this process: "
             "pre-signing (all N records at once), raw, log, proofs"),
         ("peak RSS, ingest process", f"{ingested.peak:,.1f} MiB", "VmHWM of the ingest's "
@@ -633,11 +670,17 @@ def main() -> None:
     for name, value, note in rows:
         print(f"{name:<28} {value:>14}  {note}")
     print()
-    print("RSS in MiB after records processed (memory must not grow with N):")
+    print("RSS in MiB as records are processed (B/record: what each record adds to memory):")
     print(f"  ingest  {ingested.memory.line()}")
     print(f"  audit   {times.memory.line()}")
+    print("records/s in each quarter (falling: each record costs more as the ledger grows):")
+    print(f"  ingest  {ingested.memory.rates()}")
+    print(f"  audit   {times.memory.rates()}  (the first quarter includes Store.open and the pool)")
     if args.keep is not None:
         print(f"\nkept {home}: try `commons audit --home {home} --genesis {home}/genesis.json`")
+        if rules != RULES[0]:
+            print(f"(built under --rules {rules}: the CLI applies {RULES[0]}'s rules and will find "
+                  "other state roots)")  # fmt: skip
 
 
 if __name__ == "__main__":
