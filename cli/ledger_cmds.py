@@ -256,25 +256,16 @@ def _run_audit(
     if total is None or total >= PARALLEL_FROM_RECORDS:
         pool = PoolChecker()
         checker = pool
-    apply = commons_rules(genesis_doc)
+    columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=err_console, transient=True, disable=not sys.stderr.isatty())
     try:
-        if not sys.stderr.isatty():
-            return audit(
-                genesis_doc,
-                blocks,
-                tip_commit,
-                apply=apply,
-                checker=checker,
-                expected_network=expected,
-            )
-        columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err_console, transient=True) as bar:
+        with bar:
             task = bar.add_task("records", total=total)
             return audit(
                 genesis_doc,
                 blocks,
                 tip_commit,
-                apply=apply,
+                apply=commons_rules(genesis_doc),
                 checker=checker,
                 expected_network=expected,
                 progress=lambda n: bar.advance(task, n),
