@@ -49,6 +49,8 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
             raise click.UsageError(
                 f"cannot read passphrase file {passphrase_file}: {e.strerror}"
             ) from e
+        except UnicodeDecodeError as e:
+            raise click.UsageError(f"passphrase file {passphrase_file} is not UTF-8 text") from e
         line = text.splitlines()[0] if text else ""
         if not line:
             raise click.UsageError(f"passphrase file {passphrase_file} is empty")

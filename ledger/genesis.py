@@ -143,11 +143,13 @@ class Genesis:
         if len(data) > MAX_GENESIS_BYTES:
             raise DecodeError(f"genesis of {len(data)} bytes exceeds {MAX_GENESIS_BYTES}")
         try:
-            doc = json.loads(data)
+            doc = json.loads(data.decode("utf-8"))
             doc["members"] = tuple({**x, "key": bytes.fromhex(x["key"])} for x in doc["members"])
             doc["validators"] = tuple(
                 (bytes.fromhex(v["key"]), v["power"]) for v in doc["validators"]
             )
+        except UnicodeDecodeError as e:
+            raise DecodeError("genesis is not UTF-8 JSON text") from e
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise DecodeError(f"genesis is not valid JSON of the genesis format: {e!r}") from e
         return cls.from_wire(doc)

@@ -163,3 +163,13 @@ def test_console_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(_public_keys(result.stdout)) == 3
+
+
+def test_binary_passphrase_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "pass.bin"
+    binary.write_bytes(b"\x9a\xff\x00secret")
+    assert main(["init", "--home", str(tmp_path / "h"), "--passphrase-file", str(binary)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    assert not (tmp_path / "h" / "keys").exists()
