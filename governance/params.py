@@ -11,6 +11,8 @@ from ledger.genesis import Param
 from ledger.state import PARAM, LedgerState
 
 DAY = 86_400
+PARAM_BOUNDS = b"gov/bounds/"
+"""State key prefix of a parameter's [min, max], as the genesis fixed them."""
 
 GOVERNANCE_PARAMS: dict[str, Param] = {
     # Seconds from a proposal's block until its snapshot (voting opens after it).
@@ -48,6 +50,3 @@ def param(state: LedgerState, name: str) -> int:
     if type(value) is int:
         return value
     return GOVERNANCE_PARAMS[name].value
-
-
-PARAM_BOUNDS = b"gov/bounds/"

@@ -19,8 +19,6 @@ from typing import Any
 
 from governance.params import GOVERNANCE_PARAMS
 from governance.rules import MEMBER, PROPOSAL, REJECTED, Governance, power_now
-from ledger.block import Commit
-from ledger.chain import certify
 from ledger.crypto import Keypair
 from ledger.errors import LedgerError
 from ledger.genesis import LEDGER_PARAMS, Param
@@ -43,6 +41,7 @@ from ledger.records import ZERO_HASH, Body, Contribution, Identity, Record, sign
 from ledger.store import Store
 from node.errors import NodeError
 from node.rules import commons_genesis, commons_rules
+from node.solo import LocalValidators
 
 SECOND = 1000
 STEP_KEYS: dict[str, frozenset[str]] = {
@@ -162,7 +161,7 @@ class Player:
         )
         self.steps: list[dict[str, Any]] = doc["steps"]
         self.store = Store.create(where / "ledger.sqlite", self.genesis, rules=commons_rules)
-        self.last_commit: Commit | None = None
+        self.makers = LocalValidators(self.store, self.validators.values())
         self.labels: dict[str, bytes] = {}
         self.names: dict[bytes, str] = {}
         self.heads: dict[bytes, tuple[int, bytes]] = {}
@@ -195,7 +194,7 @@ class Player:
             if "id" in step:
                 self.labels[step["id"]] = record.id
                 self.names[record.id] = step["id"]
-        self._make_block([r for _, r in records], commit_time)
+        self.makers.make_block([r for _, r in records], commit_time=commit_time)
         state = self.store.chain.state
         for step, record in records:
             reason = state.get(REJECTED + record.id)
@@ -212,18 +211,6 @@ class Player:
                 run.timeline.append(Outcome(at, height, f"expect {check}", detail, ok))
                 if not ok:
                     run.failures.append(f"at {at}s: expect {check}: {detail}")
-
-    def _make_block(self, records: list[Record], commit_time: int) -> None:
-        """Propose, certify and store the next block as validators do: proposed by the most
-        powerful validator of the height, certified by every validator of the height."""
-        chain = self.store.chain
-        height_set = chain.state.validators("next")
-        proposer = max(height_set.members, key=lambda v: (v.power, v.key)).key
-        block = chain.propose(records, proposer=proposer, last_commit=self.last_commit)
-        signers = [k for k in self.validators.values() if height_set.power(k.public_key)]
-        commit = certify(block, self.genesis.network_id, signers, timestamp=commit_time)
-        self.store.append(block, commit)
-        self.last_commit = commit
 
     # records
 
@@ -311,6 +298,7 @@ class Player:
     def _validator(self, name: str) -> Keypair:
         if name not in self.validators:
             self.validators[name] = _key(f"validator/{name}")
+            self.makers.add(self.validators[name])
         return self.validators[name]
 
     # expectations
