@@ -206,7 +206,7 @@ def audit_bundle(path: Path) -> str | None:
         opened = open_bundle(path)
         report, _ = audit(
             opened.genesis,
-            opened.blocks(),
+            opened.raw_blocks(),
             lambda: opened.commit,
             apply=commons_rules(opened.genesis),
         )

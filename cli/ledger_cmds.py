@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.home import resolve_home
 from cli.keys import home_option
 from cli.output import console, err_console
-from cli.parallel import PoolChecker
-from ledger.audit import AuditReport, InlineChecker, SignatureChecker, audit
-from ledger.block import Block, Commit
+from cli.parallel import bundle_records, record_checker
+from ledger.audit import AuditReport, audit
+from ledger.block import Commit, RawBlock
 from ledger.chain import Chain
 from ledger.errors import LedgerError, LocalError
 from ledger.files import Bundle, open_bundle, write_bundle
@@ -31,8 +31,6 @@ from node.rules import DEFAULT_PARAMS, commons_genesis, commons_rules
 LEDGER_FILE = "ledger.sqlite"
 _DIGITS = re.compile(r"[0-9]{1,16}")
 EXISTING_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
-PARALLEL_FROM_RECORDS = 20_000
-"""Below this many records, starting worker processes costs more than it saves."""
 
 
 class IntegrityFailure(click.ClickException):
@@ -172,7 +170,7 @@ def import_(home: Path | None, bundle: Path) -> None:
         leftover.unlink()
     opened = open_bundle(bundle)
     try:
-        tip, records = _verify_into(staging, opened)
+        tip, records = _verify_into(staging, opened, bundle_records(bundle))
     except BaseException:
         for leftover in staging.parent.glob(staging.name + "*"):
             leftover.unlink()
@@ -181,10 +179,10 @@ def import_(home: Path | None, bundle: Path) -> None:
     console.print(f"Imported {tip} blocks, {records} records into {path} (all verified)")
 
 
-def _verify_into(staging: Path, opened: Bundle) -> tuple[int, int]:
-    with Store.create(staging, opened.genesis, rules=commons_rules) as store:
-        for block in opened.blocks():
-            store.append(block)
+def _verify_into(staging: Path, opened: Bundle, most: int) -> tuple[int, int]:
+    store = Store.create(staging, opened.genesis, rules=commons_rules)
+    with store, record_checker(most) as checker:
+        store.extend(((raw, None) for raw in opened.raw_blocks()), checker)
         tip = store.tip.height
         if tip:
             commit = opened.commit
@@ -216,7 +214,12 @@ def audit_cmd(
     if bundle is not None:
         opened = open_bundle(bundle)
         report, _ = _run_audit(
-            opened.genesis, opened.blocks(), lambda: opened.commit, None, expected
+            opened.genesis,
+            opened.raw_blocks(),
+            lambda: opened.commit,
+            None,
+            expected,
+            bound=bundle_records(bundle),
         )
         source = str(bundle)
     else:
@@ -231,7 +234,7 @@ def audit_cmd(
             tip = store.tip.height
             report, chain = _run_audit(
                 store.genesis,
-                store.blocks(),
+                store.raw_blocks(),
                 lambda: store.commit(tip) if tip else None,
                 store.record_count(),
                 expected,
@@ -246,33 +249,28 @@ def audit_cmd(
 
 def _run_audit(
     genesis_doc: Genesis,
-    blocks: Iterable[Block],
+    blocks: Iterable[RawBlock],
     tip_commit: Callable[[], Commit | None],
-    total: int | None,
+    records: int | None,
     expected: bytes | None,
+    *,
+    bound: int | None = None,
 ) -> tuple[AuditReport, Chain]:
-    checker: SignatureChecker = InlineChecker()
-    pool = None
-    if total is None or total >= PARALLEL_FROM_RECORDS:
-        pool = PoolChecker()
-        checker = pool
+    """Audit with a progress bar on a terminal: `records` is their count when known, `bound`
+    at most how many there are when it is not."""
     columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     bar = Progress(*columns, console=err_console, transient=True, disable=not sys.stderr.isatty())
-    try:
-        with bar:
-            task = bar.add_task("records", total=total)
-            return audit(
-                genesis_doc,
-                blocks,
-                tip_commit,
-                apply=commons_rules(genesis_doc),
-                checker=checker,
-                expected_network=expected,
-                progress=lambda n: bar.advance(task, n),
-            )
-    finally:
-        if pool is not None:
-            pool.close()
+    with bar, record_checker(records if records is not None else bound) as checker:
+        task = bar.add_task("records", total=records)
+        return audit(
+            genesis_doc,
+            blocks,
+            tip_commit,
+            apply=commons_rules(genesis_doc),
+            checker=checker,
+            expected_network=expected,
+            progress=lambda n: bar.advance(task, n),
+        )
 
 
 def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> None:

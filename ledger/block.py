@@ -23,7 +23,7 @@ from ledger.crypto import (
     verify_tagged,
 )
 from ledger.errors import InvalidData, SchemaError
-from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
+from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_checked, decode_record
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 MAX_ROUND = 2**31
@@ -316,19 +316,40 @@ def decode_header(data: bytes) -> Header:
     return Header.from_wire(codec.decode(data, max_size=MAX_HEADER_BYTES))
 
 
-def decode_block(data: bytes) -> Block:
-    """Parse a block and schema-check its records; signatures are the chain's to verify."""
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    """A decoded header with its records still as bytes, so that checking them (schema and
+    signature, the bulk of the work) can happen on other cores before they are parsed here."""
+
+    header: Header
+    raws: tuple[bytes, ...]
+
+    def parse(self, *, checked: bool = False) -> Block:
+        """The block. `checked` says every raw record already passed `decode_record` and its
+        signature check elsewhere (a `RecordChecker`): they are then parsed without repeating it."""
+        if checked:
+            return Block(header=self.header, records=tuple(map(decode_checked, self.raws)))
+        records = []
+        for index, raw in enumerate(self.raws):
+            try:
+                schema.bounded_bytes(raw, "block record", 1, MAX_EVIDENCE_BYTES)
+                records.append(decode_record(raw))
+            except InvalidData as e:
+                raise BlockError(f"block {self.header.height} record #{index}: {e}") from e
+        return Block(header=self.header, records=tuple(records))
+
+
+def decode_raw_block(data: bytes) -> RawBlock:
+    """Parse a block's envelope and header; its records stay bytes (see `RawBlock.parse`)."""
     m = codec.decode(data, max_size=MAX_BLOCK_BYTES, max_items=MAX_BLOCK_RECORDS)
     schema.exact_keys(m, "block", frozenset({"header", "records"}), frozenset())
     header = Header.from_wire(m["header"])
     raws = m["records"]
     if type(raws) is not tuple:
         raise SchemaError("block.records must be a list")
-    records = []
-    for index, raw in enumerate(raws):
-        try:
-            schema.bounded_bytes(raw, "block record", 1, MAX_EVIDENCE_BYTES)
-            records.append(decode_record(raw))
-        except InvalidData as e:
-            raise BlockError(f"block {header.height} record #{index}: {e}") from e
-    return Block(header=header, records=tuple(records))
+    return RawBlock(header, raws)
+
+
+def decode_block(data: bytes) -> Block:
+    """Parse a block and schema-check its records; signatures are the chain's to verify."""
+    return decode_raw_block(data).parse()

@@ -25,7 +25,15 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ledger import codec, schema
-from ledger.block import MAX_BLOCK_BYTES, Block, Commit, decode_block, decode_commit, encode_commit
+from ledger.block import (
+    MAX_BLOCK_BYTES,
+    Block,
+    Commit,
+    RawBlock,
+    decode_commit,
+    decode_raw_block,
+    encode_commit,
+)
 from ledger.crypto import SEED_BYTES, Keypair, Role
 from ledger.errors import DecodeError, InvalidData, KeyFileError, LocalError
 from ledger.genesis import MAX_GENESIS_BYTES, Genesis
@@ -208,18 +216,24 @@ class Bundle:
     _frames: Generator[tuple[str, bytes], None, None]
     _end: list[Commit]
 
-    def blocks(self) -> Iterator[Block]:
-        """The blocks in order; an unreadable one is named by its height (or the last before).
-        The file is closed when the blocks run out or this generator is closed."""
+    def raw_blocks(self) -> Iterator[RawBlock]:
+        """The blocks in order, records as bytes (for checking on several cores); an unreadable
+        one is named by its height (or the last before). The file is closed when the blocks run
+        out or this generator is closed."""
         try:
             yield from self._read_blocks()
         finally:
             self.close()
 
+    def blocks(self) -> Iterator[Block]:
+        """The blocks in order, each record parsed and schema-checked."""
+        for raw in self.raw_blocks():
+            yield raw.parse()
+
     def close(self) -> None:
         self._frames.close()
 
-    def _read_blocks(self) -> Iterator[Block]:
+    def _read_blocks(self) -> Iterator[RawBlock]:
         read = 0
         frames = self._frames
         while True:
@@ -232,7 +246,7 @@ class Bundle:
             kind, data = item
             try:
                 if kind == "block":
-                    block = decode_block(data)
+                    block = decode_raw_block(data)
                 elif kind == "commit":
                     self._end.append(decode_commit(data))
                     continue

@@ -10,8 +10,9 @@ in docs/PROTOCOL.md.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
@@ -54,6 +55,7 @@ class Body(Protocol):
 
 KINDS: dict[str, type[Body]] = {}
 _KIND_TYPES: set[type] = set()
+_CHECKED: dict[str, Callable[[Mapping[str, Any]], Body]] = {}
 
 B = TypeVar("B", bound=type[Body])
 
@@ -64,7 +66,32 @@ def register_kind(cls: B) -> B:
         raise ValueError(f"record kind {cls.KIND!r} is already registered")
     KINDS[cls.KIND] = cls
     _KIND_TYPES.add(cls)
+    _CHECKED[cls.KIND] = _checked_builder(cls)
     return cls
+
+
+def _checked_builder(cls: type[Body]) -> Callable[[Mapping[str, Any]], Body]:
+    """How `decode_checked` builds a body of kind `cls` from a map already schema-checked: for a
+    plain `WireBody` whose dataclass fields are exactly its wire fields, by setting the fields
+    without re-running the checks; for any other kind, by `from_wire` itself."""
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    if not (
+        issubclass(cls, WireBody)
+        and "from_wire" not in vars(cls)
+        and names == set(cls.FIELDS) | set(cls.OPTIONAL)
+    ):
+        return cls.from_wire
+    required, optional = cls.FIELDS, cls.OPTIONAL
+
+    def build(m: Mapping[str, Any]) -> Body:
+        body = object.__new__(cls)
+        for name in required:
+            object.__setattr__(body, name, m[name])
+        for name in optional:
+            object.__setattr__(body, name, m.get(name))
+        return body
+
+    return build
 
 
 def wire_of(body: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -182,8 +209,8 @@ class Record:
         self._seal(codec.encode(self._wire(sig=True)))
 
     @classmethod
-    def _decoded(cls, raw: bytes, m: Mapping[str, Any], body: Body) -> Record:
-        """Build from a map `codec.decode` parsed out of `raw`: `raw` is already its encoding."""
+    def _decoded(cls, raw: bytes, m: Mapping[str, Any], body: Body, *, check: bool) -> Record:
+        """Build from a map parsed out of `raw`: `raw` is already its encoding."""
         record = object.__new__(cls)
         init = object.__setattr__
         init(record, "author", m["author"])
@@ -192,8 +219,12 @@ class Record:
         init(record, "timestamp", m["at"])
         init(record, "body", body)
         init(record, "signature", m["sig"])
-        record._check()
-        record._seal(raw)
+        if check:
+            record._check()
+            record._seal(raw)
+        else:
+            init(record, "raw", raw)
+            init(record, "id", sha256(raw))
         return record
 
     def _check(self) -> None:
@@ -282,22 +313,14 @@ def decode_record(data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Record
         body = cls.from_wire(m["body"])
     except TypeError as e:  # a field of the wrong shape for the dataclass
         raise SchemaError(f"malformed {kind} body: {e}") from e
-    return Record._decoded(data, m, body)
+    return Record._decoded(data, m, body, check=True)
 
 
-def signature_parts(raw: bytes) -> tuple[bytes, bytes, bytes]:
-    """(author, signed body, signature) sliced out of a record's canonical bytes without decoding
-    it, for checking signatures elsewhere (another core). Only meaningful for bytes that also pass
-    `decode_record`; raises ValueError when the layout is plainly not a record's."""
-    # A canonical record is fixmap(7) {"at": int, "author": bin8(32), ..., "sig": bin8(64)}.
-    int_sizes = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
-    if len(raw) < 120 or raw[:4] != b"\x87\xa2at":
-        raise ValueError("not a canonical record")
-    start = 4 + (1 if raw[4] < 0x80 else int_sizes.get(raw[4], 0))
-    if raw[start : start + 9] != b"\xa6author\xc4\x20" or raw[-70:-64] != b"\xa3sig\xc4\x40":
-        raise ValueError("not a canonical record")
-    author = raw[start + 9 : start + 41]
-    return author, bytes((raw[0] - 1,)) + raw[1:-_SIG_ENTRY_BYTES], raw[-SIGNATURE_BYTES:]
+def decode_checked(data: bytes) -> Record:
+    """A record from bytes that already passed `decode_record` (on another core, say): parsed
+    without repeating the canonical-form and schema checks. Never give it unchecked bytes."""
+    m = codec.decode_own(data)
+    return Record._decoded(data, m, _CHECKED[m["kind"]](m["body"]), check=False)
 
 
 def decode_verified(data: bytes, network_id: bytes) -> Record:

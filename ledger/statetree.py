@@ -1,12 +1,14 @@
-"""The state tree: a compact sparse Merkle tree that commits to a key-value state.
+"""The state tree: a compact sparse Merkle tree of radix 16 that commits to a key-value state.
 
-Keys are hashed to 256-bit paths. A subtree holding no leaf hashes to 32 zero bytes; a subtree
-holding exactly one leaf is that leaf, lifted as high as it goes; every other subtree is an
-internal node `H(0x01 || left || right)`. A leaf is `H(0x00 || path || H(value))`. The shape
-depends only on the set of keys, so the root is canonical: the same on every machine, whatever the
-order of updates. Updates mark the nodes on their path dirty and `root()` rehashes only those, so a
-block costs O(changes x log n) hashes, not O(state). `prove`/`verify_proof` give per-key proofs of
-a value or of absence.
+Keys are hashed to 256-bit paths, read as 64 nibbles. A subtree holding no leaf hashes to 32 zero
+bytes; a subtree holding exactly one leaf is that leaf, lifted as high as it goes; every other
+subtree is an internal node `H(0x01 || child_0 || ... || child_15)`. A leaf is
+`H(0x00 || path || H(value))`. The shape depends only on the set of keys, so the root is
+canonical: the same on every machine, whatever the order of updates. Sixteen children per node
+keep a state of n keys about log16(n) levels deep, so an update rehashes a handful of nodes (each
+hash over 513 bytes costs about what one over 65 bytes does). Updates mark the nodes on their path
+dirty and `root()` rehashes only those, once per batch. `prove`/`verify_proof` give per-key proofs
+of a value or of absence.
 """
 
 from __future__ import annotations
@@ -17,26 +19,38 @@ from hashlib import sha256
 from ledger.errors import ProofError
 
 EMPTY = bytes(32)
-DEPTH = 256
+RADIX = 16
+LEVELS = 64  # nibbles in a path
+_TOP = 252  # shift that brings the first nibble of a 256-bit path down to the low 4 bits
+SIBLINGS = (RADIX - 1) * 32  # bytes of one proof step: the other fifteen children's hashes
+OTHER_LEAF = 64  # bytes of the last proof item that proves absence by another leaf
 
 
 class _Leaf:
-    __slots__ = ("hash", "key", "path", "value")
+    __slots__ = ("hash", "key", "path")
 
     def __init__(self, key: bytes, path: int, value: bytes) -> None:
         self.key = key
         self.path = path
-        self.value = value
         self.hash = leaf_hash(path, value)
 
 
 class _Node:
-    __slots__ = ("hash", "left", "right")
+    """An internal node: its children, their hashes as last computed, and which of those are
+    stale (children changed since), so rehashing a node visits only its changed children."""
 
-    def __init__(self, left: _Tree, right: _Tree) -> None:
-        self.left = left
-        self.right = right
+    __slots__ = ("hash", "hashes", "kids", "stale")
+
+    def __init__(self) -> None:
+        self.kids: list[_Leaf | _Node | None] = [None] * RADIX
+        self.hashes: list[bytes] = [EMPTY] * RADIX
+        self.stale: set[int] = set()
         self.hash: bytes | None = None
+
+    def set_kid(self, i: int, kid: _Leaf | _Node | None) -> None:
+        self.kids[i] = kid
+        self.stale.add(i)
+        self.hash = None
 
 
 _Tree = _Leaf | _Node | None
@@ -50,75 +64,78 @@ def leaf_hash(path: int, value: bytes) -> bytes:
     return sha256(b"\x00" + path.to_bytes(32, "big") + sha256(value).digest()).digest()
 
 
-def _bit(path: int, depth: int) -> int:
-    return (path >> (DEPTH - 1 - depth)) & 1
+def _nibble(path: int, depth: int) -> int:
+    return (path >> (_TOP - 4 * depth)) & 15
 
 
 def _hash(tree: _Tree) -> bytes:
     if tree is None:
         return EMPTY
-    if isinstance(tree, _Leaf):
+    if type(tree) is _Leaf:
         return tree.hash
+    assert type(tree) is _Node  # noqa: S101 - for the type checker
     if tree.hash is None:
-        tree.hash = sha256(b"\x01" + _hash(tree.left) + _hash(tree.right)).digest()
+        kids, hashes = tree.kids, tree.hashes
+        for i in tree.stale:
+            kid = kids[i]
+            hashes[i] = EMPTY if kid is None else kid.hash if type(kid) is _Leaf else _hash(kid)
+        tree.stale.clear()
+        tree.hash = sha256(b"\x01" + b"".join(hashes)).digest()
     return tree.hash
 
 
-def _join(a: _Leaf, b: _Leaf, depth: int) -> _Tree:
-    """The subtree at `depth` holding exactly the two leaves `a` and `b`."""
-    bit_a, bit_b = _bit(a.path, depth), _bit(b.path, depth)
-    if bit_a == bit_b:
-        inner = _join(a, b, depth + 1)
-        return _Node(inner, None) if bit_a == 0 else _Node(None, inner)
-    return _Node(a, b) if bit_a == 0 else _Node(b, a)
-
-
-def _put(tree: _Tree, leaf: _Leaf, depth: int) -> _Tree:
-    """`tree` (the subtree at `depth`) with `leaf` inserted or replaced."""
-    if not isinstance(tree, _Node):
-        if tree is None or tree.path == leaf.path:
-            return leaf
-        return _join(tree, leaf, depth)
-    top = tree
-    path = leaf.path
+def _join(a: _Leaf, b: _Leaf, depth: int) -> _Node:
+    """The subtree at `depth` holding exactly the two leaves `a` and `b` (different paths)."""
+    top = node = _Node()
     while True:
-        tree.hash = None
-        if (path >> (DEPTH - 1 - depth)) & 1 == 0:
-            child = tree.left
-            if isinstance(child, _Node):
-                tree, depth = child, depth + 1
-                continue
-            tree.left = (
-                leaf if child is None or child.path == path else _join(child, leaf, depth + 1)
-            )
+        i, j = _nibble(a.path, depth), _nibble(b.path, depth)
+        if i != j:
+            node.set_kid(i, a)
+            node.set_kid(j, b)
+            return top
+        inner = _Node()
+        node.set_kid(i, inner)
+        node, depth = inner, depth + 1
+
+
+def _put(root: _Tree, leaf: _Leaf) -> _Tree:
+    """The tree `root` with `leaf` inserted or replaced."""
+    if root is None:
+        return leaf
+    if isinstance(root, _Leaf):
+        return leaf if root.path == leaf.path else _join(root, leaf, 0)
+    node = root
+    path, shift = leaf.path, _TOP
+    while True:
+        node.hash = None
+        i = (path >> shift) & 15
+        node.stale.add(i)
+        kid = node.kids[i]
+        if isinstance(kid, _Node):
+            node, shift = kid, shift - 4
+            continue
+        if kid is None or kid.path == path:
+            node.kids[i] = leaf
         else:
-            child = tree.right
-            if isinstance(child, _Node):
-                tree, depth = child, depth + 1
-                continue
-            tree.right = (
-                leaf if child is None or child.path == path else _join(child, leaf, depth + 1)
-            )
-        return top
+            node.kids[i] = _join(kid, leaf, (_TOP - shift) // 4 + 1)
+        return root
 
 
 def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
     if tree is None:
         return None
-    if isinstance(tree, _Leaf):
+    if type(tree) is _Leaf:
         return None if tree.path == path else tree
-    tree.hash = None
-    if _bit(path, depth) == 0:
-        tree.left = _remove(tree.left, path, depth + 1)
-    else:
-        tree.right = _remove(tree.right, path, depth + 1)
-    # A node left with a single leaf and nothing else collapses into that leaf.
-    if tree.left is None and isinstance(tree.right, _Leaf):
-        return tree.right
-    if tree.right is None and isinstance(tree.left, _Leaf):
-        return tree.left
-    if tree.left is None and tree.right is None:
+    assert type(tree) is _Node  # noqa: S101 - for the type checker
+    i = _nibble(path, depth)
+    tree.set_kid(i, _remove(tree.kids[i], path, depth + 1))
+    # A node left with a single leaf and nothing else collapses into that leaf; with a single
+    # internal node it stays, for that subtree still holds two leaves or more.
+    left = [kid for kid in tree.kids if kid is not None]
+    if not left:
         return None
+    if len(left) == 1 and type(left[0]) is _Leaf:
+        return left[0]
     return tree
 
 
@@ -157,13 +174,13 @@ class StateTree:
             self._dirty.add(key)
 
     def _flush(self) -> None:
-        root = self._root
-        for key in sorted(self._dirty):
-            value = self._values.get(key)
+        root, values = self._root, self._values
+        for key in self._dirty:
+            value = values.get(key)
             if value is None:
                 root = _remove(root, key_path(key), 0)
             else:
-                root = _put(root, _Leaf(key, key_path(key), value), 0)
+                root = _put(root, _Leaf(key, key_path(key), value))
         self._root = root
         self._dirty.clear()
 
@@ -173,48 +190,44 @@ class StateTree:
         return _hash(self._root)
 
     def prove(self, key: bytes) -> list[bytes]:
-        """Sibling hashes from the root down to where `key`'s path ends (a leaf or emptiness)."""
+        """From the root down to where `key`'s path ends, the fifteen other children's hashes of
+        each node passed (480 bytes per node); if another leaf sits where the path ends, its
+        path and value hash (64 bytes) come last, proving absence."""
         if self._dirty:
             self._flush()
         path = key_path(key)
-        siblings: list[bytes] = []
+        proof: list[bytes] = []
         tree, depth = self._root, 0
-        while isinstance(tree, _Node):
-            if _bit(path, depth) == 0:
-                siblings.append(_hash(tree.right))
-                tree = tree.left
-            else:
-                siblings.append(_hash(tree.left))
-                tree = tree.right
-            depth += 1
-        if isinstance(tree, _Leaf) and tree.path != path:
-            # Absence proven by a different leaf where the path ends: send it as the last item.
-            siblings.append(tree.path.to_bytes(32, "big") + sha256(tree.value).digest())
-        return siblings
+        while type(tree) is _Node:
+            i = _nibble(path, depth)
+            _hash(tree)
+            proof.append(b"".join(tree.hashes[:i] + tree.hashes[i + 1 :]))
+            tree, depth = tree.kids[i], depth + 1
+        if type(tree) is _Leaf and tree.path != path:
+            value = self._values[tree.key]
+            proof.append(tree.path.to_bytes(32, "big") + sha256(value).digest())
+        return proof
 
 
 def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Sequence[bytes]) -> None:
     """Raise ProofError unless `proof` shows `key` maps to `value` (None: absent) under `root`."""
     path = key_path(key)
-    siblings = list(proof)
-    if siblings and len(siblings[-1]) == 64:
-        other = siblings.pop()
+    steps = list(proof)
+    if steps and len(steps[-1]) == OTHER_LEAF:
+        other = steps.pop()
         other_path = int.from_bytes(other[:32], "big")
         if value is not None or other_path == path:
             raise ProofError("state proof ends in another key's leaf: it proves absence only")
-        for depth in range(len(siblings)):
-            if _bit(other_path, depth) != _bit(path, depth):
+        for depth in range(len(steps)):
+            if _nibble(other_path, depth) != _nibble(path, depth):
                 raise ProofError("state proof's other leaf is not on the key's path")
         node = sha256(b"\x00" + other).digest()
     else:
         node = EMPTY if value is None else leaf_hash(path, value)
-    if len(siblings) > DEPTH or any(len(s) != 32 for s in siblings):
+    if len(steps) > LEVELS or any(len(s) != SIBLINGS for s in steps):
         raise ProofError("malformed state proof")
-    for depth in range(len(siblings) - 1, -1, -1):
-        sibling = siblings[depth]
-        if _bit(path, depth) == 0:
-            node = sha256(b"\x01" + node + sibling).digest()
-        else:
-            node = sha256(b"\x01" + sibling + node).digest()
+    for depth in range(len(steps) - 1, -1, -1):
+        at = _nibble(path, depth) * 32
+        node = sha256(b"\x01" + steps[depth][:at] + node + steps[depth][at:]).digest()
     if node != root:
         raise ProofError(f"state proof for key {key!r} does not lead to root {root.hex()[:16]}")

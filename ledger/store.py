@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.block import Block, Commit, Header, decode_commit, decode_header, encode_commit
+from ledger.block import (
+    Block,
+    Commit,
+    Header,
+    RawBlock,
+    decode_commit,
+    decode_header,
+    encode_commit,
+)
 from ledger.chain import Chain, Tip
+from ledger.checking import RecordChecker, checked
+from ledger.crypto import sha256
 from ledger.errors import LedgerError, LocalError
 from ledger.genesis import Genesis
 from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
@@ -175,6 +185,19 @@ class Store:
                 raise StoreError(f"cannot store block {block.height}: {e}") from e
             raise
 
+    def extend(
+        self, items: Iterable[tuple[RawBlock, Commit | None]], checker: RecordChecker
+    ) -> int:
+        """Append each (block, its certificate or None) in order, as `append` does, while
+        `checker` checks the records of the blocks ahead (on other cores, say). Stops at the
+        first block refused, raising its error: the blocks before it stay stored. Returns the
+        number of blocks appended."""
+        appended = 0
+        for block, records_checked, commit in checked(items, checker, self.genesis.network_id):
+            self.append(block, commit, signatures_checked=records_checked)
+            appended += 1
+        return appended
+
     def add_commit(self, commit: Commit) -> None:
         """Store the certificate of the tip block (it reaches the next header only later)."""
         self.chain.verify_commit(commit)
@@ -244,7 +267,8 @@ class Store:
         ).fetchone()
         return None if row is None else _checked_header(row[0], row[1], height)
 
-    def block(self, height: int) -> Block | None:
+    def raw_block(self, height: int) -> RawBlock | None:
+        """Block `height` with its records as stored bytes (each checked against its id)."""
         row = self._db.execute(
             "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (height,)
         ).fetchone()
@@ -254,19 +278,41 @@ class Store:
             "SELECT raw, id FROM records WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
             (row[1], row[1] + row[2]),
         ).fetchall()
-        records = tuple(_checked_record(raw, rid) for raw, rid in rows)
-        return Block(header=_checked_header(row[0], row[3], height), records=records)
+        for raw, record_id in rows:
+            if sha256(raw) != record_id:
+                raise StoreError(
+                    f"stored record {record_id.hex()} is damaged: its bytes hash to another id"
+                )
+        return RawBlock(_checked_header(row[0], row[3], height), tuple(raw for raw, _ in rows))
 
-    def blocks(self, start: int = 1) -> Iterator[Block]:
-        """Blocks from `start` to the tip; a missing or damaged one is named by its height."""
+    def block(self, height: int) -> Block | None:
+        raw = self.raw_block(height)
+        if raw is None:
+            return None
+        try:
+            return raw.parse()
+        except LedgerError as e:
+            raise StoreError(f"stored block {height} is damaged: {e}") from e
+
+    def raw_blocks(self, start: int = 1) -> Iterator[RawBlock]:
+        """Blocks from `start` to the tip, records as bytes; a missing or damaged one is named by
+        its height. For checking on several cores (ledger.checking)."""
         for height in range(start, self.tip.height + 1):
             try:
-                block = self.block(height)
+                block = self.raw_block(height)
             except LedgerError as e:
                 raise StoreError(f"block {height}: {e}") from e
             if block is None:
                 raise StoreError(f"block {height}: missing from store {self.path}")
             yield block
+
+    def blocks(self, start: int = 1) -> Iterator[Block]:
+        """Blocks from `start` to the tip; a missing or damaged one is named by its height."""
+        for raw in self.raw_blocks(start):
+            try:
+                yield raw.parse()
+            except LedgerError as e:
+                raise StoreError(f"block {raw.header.height}: {e}") from e
 
     def commit(self, height: int) -> Commit | None:
         row = self._db.execute("SELECT commit_ FROM commits WHERE height = ?", (height,)).fetchone()

@@ -10,9 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.crypto import Keypair
 from ledger.errors import ProofError
-from ledger.records import ZERO_HASH, Identity, sign_record, signature_parts
 from ledger.statetree import EMPTY, StateTree, verify_proof
 
 keys = st.binary(min_size=1, max_size=12)
@@ -82,21 +80,3 @@ def test_proofs_of_values_and_absence(items: dict[bytes, bytes], probe: bytes) -
         verify_proof(root, probe, None, tree.prove(probe))
         with pytest.raises(ProofError):
             verify_proof(root, probe, b"claimed", tree.prove(probe))
-
-
-@given(
-    st.integers(min_value=0, max_value=2**53 - 1),
-    st.text(alphabet="abcdé€", min_size=1, max_size=16),
-)
-@settings(max_examples=50)
-def test_signature_parts_agree_with_decoding(at: int, name: str) -> None:
-    key = Keypair.from_seed(b"\x05" * 32)
-    record = sign_record(
-        key, b"\x01" * 32, seq=1, prev=ZERO_HASH, timestamp=at, body=Identity(name=name)
-    )
-    assert signature_parts(record.raw) == (record.author, record.signed_body(), record.signature)
-
-
-def test_signature_parts_refuses_what_is_not_a_record() -> None:
-    with pytest.raises(ValueError, match="not a canonical record"):
-        signature_parts(b"\x87" + bytes(200))

@@ -493,7 +493,7 @@ def _audit_bytes(path: Path) -> str | None:
         opened = open_bundle(path)
         report, _ = audit(
             opened.genesis,
-            opened.blocks(),
+            opened.raw_blocks(),
             lambda: opened.commit,
             apply=commons_rules(opened.genesis),
         )
