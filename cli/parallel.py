@@ -12,7 +12,7 @@ from ledger.checking import InlineChecker, RecordChecker, first_bad_record
 
 PARALLEL_FROM_RECORDS = 20_000
 """Below this many records, starting worker processes costs more than it saves."""
-BUNDLE_BYTES_PER_RECORD = 256
+BUNDLE_BYTES_PER_RECORD = 160
 """Fewer bytes than any record with its framing takes in a bundle: a bundle's size over this is
 more than the records it can hold."""
 
@@ -29,9 +29,7 @@ class PoolChecker:
         parts: list[tuple[int, Future[int | None]]] = [
             (
                 start,
-                self._pool.submit(
-                    first_bad_record, network_id, list(raws[start : start + step])
-                ),
+                self._pool.submit(first_bad_record, network_id, list(raws[start : start + step])),
             )
             for start in range(0, len(raws), step)
         ]

@@ -19,7 +19,7 @@ from ledger.crypto import Keypair
 from ledger.errors import InvalidData
 from ledger.feed import extend
 from ledger.genesis import Genesis
-from ledger.merkle import MerkleLog, leaf_hash, root_of
+from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of
 from ledger.records import Equivocation, Record
 from ledger.state import DOUBLE_VOTE, Apply, LedgerState, no_transition
 from ledger.vote_evidence import DoubleVote
@@ -56,17 +56,17 @@ class Chain:
         self.log = log if log is not None else MerkleLog(keep_nodes=False)
         self.tip = tip or Tip(height=0, block_id=genesis.network_id, time=genesis.time)
 
-    def append(self, block: Block, *, signatures_checked: bool = False) -> list[bytes]:
-        """Verify `block` as the next one and apply it; return the state keys it changed.
+    def append(self, block: Block, *, signatures_checked: bool = False) -> Applied:
+        """Verify `block` as the next one and apply it; return what it changed.
         `signatures_checked` says the caller already verified every record's signature (e.g. on
         several cores)."""
         header = self._check_header(block.header)
         with self._attempt() as attempt:
-            self._execute(block, check_signatures=not signatures_checked)
+            self._execute(block, check_signatures=not signatures_checked, nodes=attempt.nodes)
             self._check_roots(header, [r.raw for r in block.records])
             attempt.keep = True
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
-        return attempt.changed
+        return Applied(changed=attempt.changed, log_nodes=attempt.nodes)
 
     def validate(self, block: Block) -> None:
         """Raise unless `block` would be accepted by `append`; change nothing."""
@@ -178,8 +178,11 @@ class Chain:
                 self.state.rollback()
                 self.log = MerkleLog.from_frontier(size, frontier, keep_nodes=False)
 
-    def _execute(self, block: Block, *, check_signatures: bool) -> None:
-        """Every state change a block makes: feeds, evidence, log, validators, the transition."""
+    def _execute(
+        self, block: Block, *, check_signatures: bool, nodes: list[CompletedNode] | None = None
+    ) -> None:
+        """Every state change a block makes: feeds, evidence, log, validators, the transition.
+        `nodes`, if given, gathers the Merkle log nodes the block's records complete."""
         header = block.header
         max_skew = self.state.param("max_skew_ms")
         for record in block.records:
@@ -195,7 +198,10 @@ class Chain:
             except InvalidData as e:
                 raise BlockError(f"block {header.height} record {record.id.hex()}: {e}") from e
             self.state.set_feed_head(record.author, head)
-            self.log.append_hash(leaf_hash(record.raw))
+            if nodes is None:
+                self.log.append_hash(leaf_hash(record.raw))
+            else:
+                nodes += self.log.append_hash_nodes(leaf_hash(record.raw))
         self.state.set_validators("current", self.state.validators("next"))
         self.state.set_validators("next", self.state.validators("after"))
         self.apply(self.state, block)
@@ -242,10 +248,20 @@ class Chain:
             raise BlockError(f"block {h}: state_root does not match the state after the block")
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What appending a block changed: the state keys, in the order first touched, and the
+    Merkle log nodes its records completed (what a store persists to serve proofs)."""
+
+    changed: list[bytes]
+    log_nodes: list[CompletedNode]
+
+
 @dataclass(slots=True)
 class _Attempt:
     keep: bool = False
     changed: list[bytes] = dataclasses.field(default_factory=list)
+    nodes: list[CompletedNode] = dataclasses.field(default_factory=list)
 
 
 def certify(

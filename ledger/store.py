@@ -2,10 +2,18 @@
 
 One file per node, in WAL mode with `synchronous=FULL` (checked on every open). It keeps the raw
 bytes of every block header, record and commit certificate, the RFC 9162 log's completed nodes
-(so a proof costs O(log n) stored hashes and one query), and the state's key-value leaves. A block
-and everything it changes are committed in one transaction. Opening a store re-checks its shape
-(`quick_check`, contiguous heights, counts) and rebuilds the verified tip, or raises StoreError
-saying exactly what is wrong.
+(so a proof costs O(log n) stored hashes and one query), and the state as a log of its changes.
+A block and everything it changes are committed in one transaction. Opening a store re-checks its
+shape (`quick_check`, contiguous heights, counts) and rebuilds the verified tip, or raises
+StoreError saying exactly what is wrong.
+
+Every write is laid out to land at the end of a table or of a small index, because keys that are
+hashes (record ids, state keys) scatter over a B-tree: a block of a thousand records would dirty
+a page per record in each such tree, and the pages written per block would grow with the ledger.
+So the state is stored as an append-only log of changes (the last change of a key wins), rewritten
+from memory when it holds twice the live keys; records are found by id and by (author, seq)
+through indexes on 8-byte integer prefixes of the id and the author, a third of the size of
+indexes on the whole values, and the lookup compares the whole value.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +45,7 @@ from ledger.records import Record, decode_record
 from ledger.state import Apply, LedgerState, no_transition
 from ledger.statetree import StateTree
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LEVEL_SHIFT = 48  # merkle node key = level << 48 | index
 _QUERY_KEYS = 8192  # keys in one IN (...) query, well under SQLite's variable limit
 
@@ -66,17 +75,27 @@ CREATE TABLE blocks (
 );
 CREATE TABLE records (
     leaf INTEGER PRIMARY KEY,
-    id BLOB NOT NULL UNIQUE,
+    id BLOB NOT NULL,
     author BLOB NOT NULL,
     seq INTEGER NOT NULL,
     height INTEGER NOT NULL,
     raw BLOB NOT NULL,
-    UNIQUE (author, seq)
+    id_prefix INTEGER NOT NULL,
+    author_prefix INTEGER NOT NULL
 );
+CREATE INDEX records_by_id ON records (id_prefix);
+CREATE INDEX records_by_feed ON records (author_prefix, seq);
 CREATE TABLE commits (height INTEGER PRIMARY KEY, commit_ BLOB NOT NULL);
 CREATE TABLE merkle (key INTEGER PRIMARY KEY, hash BLOB NOT NULL);
-CREATE TABLE state (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE state (change INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB);
 """
+COMPACT_SLACK = 4096
+"""The state log is rewritten once it holds more than twice the live keys plus this many rows."""
+
+
+def _prefix(value: bytes) -> int:
+    """The first 8 bytes of a hash or key as SQLite's signed 64-bit integer."""
+    return int.from_bytes(value[:8], "big", signed=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,12 +110,26 @@ def _node_key(level: int, index: int) -> int:
 
 
 class Store:
-    """A node's ledger on disk with its verified chain in memory. Use `Store.open`."""
+    """A node's ledger on disk with its verified chain in memory. Use `Store.open`.
 
-    def __init__(self, path: Path, db: sqlite3.Connection, chain: Chain) -> None:
+    Opening checks the file and rebuilds the tip and the Merkle log's frontier; the state (one
+    row per key, O(state) to load) is loaded and checked against the tip's state root on first
+    use of `chain`, so that an audit, which replays the state from genesis, never loads it."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, head: _Head) -> None:
         self.path = path
         self._db = db
-        self.chain = chain
+        self._head = head
+        self._chain: Chain | None = None
+        self._state_rows = 0  # rows in the state log, once the chain is loaded
+
+    @property
+    def chain(self) -> Chain:
+        """The verified chain at the tip, its state loaded from the store."""
+        if self._chain is None:
+            state, self._state_rows = _stored_state(self.path, self._db)
+            self._chain = self._head.chain(self.path, state)
+        return self._chain
 
     # opening
 
@@ -120,7 +153,7 @@ class Store:
                     [("schema", str(SCHEMA_VERSION).encode()), ("genesis", genesis.to_json())],
                 )
                 db.executemany(
-                    "INSERT INTO state VALUES (?, ?)",
+                    "INSERT INTO state (key, value) VALUES (?, ?)",
                     list(LedgerState.from_genesis(genesis).items()),
                 )
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -140,7 +173,7 @@ class Store:
             raise StoreError(f"no store at {path}")
         db = _connect(path)
         try:
-            return cls(path, db, _load_chain(path, db, rules))
+            return cls(path, db, _load_head(path, db, rules))
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             db.close()
             raise StoreError(f"store {path} is damaged: {e!r}") from e
@@ -161,42 +194,115 @@ class Store:
 
     @property
     def tip(self) -> Tip:
-        return self.chain.tip
+        return self._head.tip if self._chain is None else self._chain.tip
 
     @property
     def genesis(self) -> Genesis:
-        return self.chain.genesis
+        return self._head.genesis
 
     def append(
         self, block: Block, commit: Commit | None = None, *, signatures_checked: bool = False
     ) -> None:
         """Verify `block` against the tip and store it, with everything it changes, in one
         transaction. `commit`, if given, must certify it and is stored as its certificate."""
-        first_leaf = self.chain.log.size
-        changed = self.chain.append(block, signatures_checked=signatures_checked)
+        durable = self.tip
         try:
-            if commit is not None:
-                self.chain.verify_commit(commit)
-            self._write(block, commit, first_leaf, changed)
-        except BaseException as e:
-            # Nothing reached the disk: go back to the last committed tip.
-            self.chain = _load_chain(self.path, self._db, lambda _: self.chain.apply)
-            if isinstance(e, sqlite3.Error):
-                raise StoreError(f"cannot store block {block.height}: {e}") from e
+            self._write(self._apply(block, commit, signatures_checked=signatures_checked))
+        except sqlite3.Error as e:
+            self._recover(durable)
+            raise StoreError(f"cannot store block {block.height}: {e}") from e
+        except BaseException:
+            self._recover(durable)
             raise
 
     def extend(
         self, items: Iterable[tuple[RawBlock, Commit | None]], checker: RecordChecker
     ) -> int:
         """Append each (block, its certificate or None) in order, as `append` does, while
-        `checker` checks the records of the blocks ahead (on other cores, say). Stops at the
-        first block refused, raising its error: the blocks before it stay stored. Returns the
-        number of blocks appended."""
-        appended = 0
-        for block, records_checked, commit in checked(items, checker, self.genesis.network_id):
-            self.append(block, commit, signatures_checked=records_checked)
-            appended += 1
-        return appended
+        `checker` checks the records of the blocks ahead (on other cores, say) and a writer
+        thread commits each block while the next one is verified. Stops at the first block
+        refused, raising its error: the blocks before it stay stored, each in its own
+        transaction. Returns the number of blocks appended."""
+        stored = [self.tip]  # the tip on disk, then each tip handed to the writer
+        writing: Future[None] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="store-writer") as writer:
+            try:
+                for block, records_checked, commit in checked(
+                    items, checker, self.genesis.network_id
+                ):
+                    rows = self._apply(block, commit, signatures_checked=records_checked)
+                    if writing is not None:
+                        writing.result()
+                    writing = writer.submit(self._write, rows)
+                    stored.append(self.tip)
+                if writing is not None:
+                    writing.result()
+            except BaseException as e:
+                failed = None
+                if writing is not None:
+                    wait([writing])
+                    if writing.exception() is not None:
+                        failed = stored.pop()
+                self._recover(stored[-1])
+                if isinstance(e, sqlite3.Error) and failed is not None:
+                    raise StoreError(f"cannot store block {failed.height}: {e}") from e
+                raise
+        return len(stored) - 1
+
+    def _recover(self, durable: Tip) -> None:
+        """After a refused block or a failed write: if the chain in memory ran ahead of what the
+        disk holds (`durable`), go back to the disk."""
+        if self.tip != durable:
+            apply = self._head.apply
+            self._head = _load_head(self.path, self._db, lambda _: apply)
+            self._chain = None
+
+    def _apply(self, block: Block, commit: Commit | None, *, signatures_checked: bool) -> _Rows:
+        """Verify `block` (and `commit`) against the tip and advance the chain in memory; return
+        every row the block changes, so that writing them needs nothing else."""
+        chain = self.chain
+        first_leaf = chain.log.size
+        applied = chain.append(block, signatures_checked=signatures_checked)
+        if commit is not None:
+            chain.verify_commit(commit)
+        header = block.header
+        nodes = [(_node_key(level, index), h) for level, index, h in applied.log_nodes]
+        records = []
+        for offset, record in enumerate(block.records):
+            records.append(
+                (
+                    first_leaf + offset,
+                    record.id,
+                    record.author,
+                    record.seq,
+                    header.height,
+                    record.raw,
+                    _prefix(record.id),
+                    _prefix(record.author),
+                )
+            )
+        commits = []
+        if header.last_commit is not None:
+            commits.append((header.height - 1, encode_commit(header.last_commit)))
+        if commit is not None:
+            commits.append((header.height, encode_commit(commit)))
+        state = chain.state
+        live = len(state.tree)
+        changes: list[tuple[bytes, bytes | None]]
+        if self._state_rows + len(applied.changed) > 2 * live + COMPACT_SLACK:
+            changes, rewrite = list(state.items()), True
+        else:
+            changes, rewrite = [(key, state.get_raw(key)) for key in applied.changed], False
+        self._state_rows = len(changes) + (0 if rewrite else self._state_rows)
+        block_row = (
+            header.height,
+            header.id,
+            header.raw,
+            first_leaf,
+            header.record_count,
+            int(header.new_validators is not None),
+        )
+        return _Rows(block_row, records, nodes, commits, changes, rewrite)
 
     def add_commit(self, commit: Commit) -> None:
         """Store the certificate of the tip block (it reaches the next header only later)."""
@@ -207,57 +313,16 @@ class Store:
                 (commit.height, encode_commit(commit)),
             )
 
-    def _write(
-        self, block: Block, commit: Commit | None, first_leaf: int, changed: list[bytes]
-    ) -> None:
-        header = block.header
-        log = MerkleLog.from_frontier(first_leaf, _frontier(self._db, first_leaf), keep_nodes=False)
-        nodes: list[tuple[int, bytes]] = []
-        rows = []
-        for offset, record in enumerate(block.records):
-            for level, index, h in log.append_hash_nodes(leaf_hash(record.raw)):
-                nodes.append((_node_key(level, index), h))
-            rows.append(
-                (
-                    first_leaf + offset,
-                    record.id,
-                    record.author,
-                    record.seq,
-                    header.height,
-                    record.raw,
-                )
-            )
-        state = self.chain.state
+    def _write(self, rows: _Rows) -> None:
         with self._db:
             db = self._db
-            db.execute(
-                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    header.height,
-                    header.id,
-                    header.raw,
-                    first_leaf,
-                    header.record_count,
-                    int(header.new_validators is not None),
-                ),
-            )
-            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
-            db.executemany("INSERT INTO merkle VALUES (?, ?)", nodes)
-            if header.last_commit is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO commits VALUES (?, ?)",
-                    (header.height - 1, encode_commit(header.last_commit)),
-                )
-            if commit is not None:
-                db.execute(
-                    "INSERT INTO commits VALUES (?, ?)", (header.height, encode_commit(commit))
-                )
-            for key in changed:
-                value = state.get_raw(key)
-                if value is None:
-                    db.execute("DELETE FROM state WHERE key = ?", (key,))
-                else:
-                    db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+            db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)", rows.block)
+            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows.records)
+            db.executemany("INSERT INTO merkle VALUES (?, ?)", rows.nodes)
+            db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?)", rows.commits)
+            if rows.rewrite:
+                db.execute("DELETE FROM state")
+            db.executemany("INSERT INTO state (key, value) VALUES (?, ?)", rows.state)
 
     # reading
 
@@ -320,18 +385,21 @@ class Store:
 
     def record(self, record_id: bytes) -> StoredRecord | None:
         row = self._db.execute(
-            "SELECT raw, leaf, height, id FROM records WHERE id = ?", (record_id,)
+            "SELECT raw, leaf, height, id FROM records WHERE id_prefix = ? AND id = ?",
+            (_prefix(record_id), record_id),
         ).fetchone()
         return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
         row = self._db.execute(
-            "SELECT raw, leaf, height, id FROM records WHERE author = ? AND seq = ?", (author, seq)
+            "SELECT raw, leaf, height, id FROM records "
+            "WHERE author_prefix = ? AND seq = ? AND author = ?",
+            (_prefix(author), seq, author),
         ).fetchone()
         return None if row is None else _stored_record(row)
 
     def record_count(self) -> int:
-        return self.chain.log.size
+        return self._head.log.size if self._chain is None else self._chain.log.size
 
     # proofs from stored nodes: one query each
 
@@ -367,14 +435,19 @@ class Store:
         `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
         Merkle nodes, the certificates, and the record and block index columns."""
         self._check_index()
-        stored = self._db.execute("SELECT key, value FROM state ORDER BY key")
         expected = iter(replayed.state.items())
-        for row in stored:
+        tip = replayed.tip.height
+        for row in sorted(_stored_state(self.path, self._db)[0].items()):
             want = next(expected, None)
-            if want is None or (bytes(row[0]), bytes(row[1])) != want:
-                raise StoreError(f"stored state differs from the replay at key {bytes(row[0])!r}")
+            if want is None or row != want:
+                raise StoreError(
+                    f"stored state is not the state after block {tip}: it differs from the "
+                    f"replay at key {row[0]!r}"
+                )
         if next(expected, None) is not None:
-            raise StoreError("stored state lacks keys the replay has")
+            raise StoreError(
+                f"stored state is not the state after block {tip}: it lacks keys the replay has"
+            )
         log = MerkleLog(keep_nodes=False)
         computed: dict[int, bytes] = {}
         for (raw,) in self._db.execute("SELECT raw FROM records ORDER BY leaf"):
@@ -524,7 +597,59 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _load_chain(path: Path, db: sqlite3.Connection, rules: Rules) -> Chain:
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Every row one block adds or changes, ready to write."""
+
+    block: tuple[int, bytes, bytes, int, int, int]
+    records: list[tuple[int, bytes, bytes, int, int, bytes, int, int]]
+    nodes: list[tuple[int, bytes]]
+    commits: list[tuple[int, bytes]]
+    state: list[tuple[bytes, bytes | None]]  # changes to log (None: deleted)
+    rewrite: bool  # the log is replaced by `state`, every live key, instead of extended
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What opening a store establishes cheaply: its genesis, rules, tip and Merkle log."""
+
+    genesis: Genesis
+    apply: Apply
+    tip: Tip
+    log: MerkleLog
+    state_root: bytes | None  # the tip header's; None at genesis
+
+    def chain(self, path: Path, values: dict[bytes, bytes]) -> Chain:
+        """The chain at this tip with the state `values`, checked against the tip."""
+        tree = StateTree()
+        for key, value in values.items():
+            tree.set(key, value)
+        state = LedgerState(tree)
+        if self.state_root is not None and state.root() != self.state_root:
+            raise StoreError(
+                f"store {path}: its state does not match block {self.tip.height}'s state root"
+            )
+        log = MerkleLog.from_frontier(self.log.size, self.log.frontier(), keep_nodes=False)
+        return Chain(self.genesis, apply=self.apply, state=state, log=log, tip=self.tip)
+
+
+def _stored_state(path: Path, db: sqlite3.Connection) -> tuple[dict[bytes, bytes], int]:
+    """The state the log of changes adds up to (the last change of a key wins), and its rows."""
+    values: dict[bytes, bytes] = {}
+    rows = 0
+    try:
+        for key, value in db.execute("SELECT key, value FROM state ORDER BY change"):
+            rows += 1
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"store {path} is damaged: {e!r}") from e
+    return values, rows
+
+
+def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     check = db.execute("PRAGMA quick_check").fetchall()
     if check != [("ok",)]:
         raise StoreError(f"store {path} fails SQLite's integrity check: {check[0][0]}")
@@ -541,12 +666,11 @@ def _load_chain(path: Path, db: sqlite3.Connection, rules: Rules) -> Chain:
             f"store {path} has {count} blocks but heights up to {top}: a block is missing"
         )
     leaves = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-    tree = StateTree()
-    for key, value in db.execute("SELECT key, value FROM state"):
-        tree.set(key, value)
-    state = LedgerState(tree)
     if top == 0:
-        return Chain(genesis, apply=apply, state=state)
+        if leaves:
+            raise StoreError(f"store {path} holds {leaves} records but no block")
+        genesis_tip = Tip(height=0, block_id=genesis.network_id, time=genesis.time)
+        return _Head(genesis, apply, genesis_tip, MerkleLog(keep_nodes=False), None)
     row = db.execute(
         "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (top,)
     ).fetchone()
@@ -555,10 +679,8 @@ def _load_chain(path: Path, db: sqlite3.Connection, rules: Rules) -> Chain:
         raise StoreError(
             f"store {path} holds {leaves} records but block {top} ends the log at {header.log_size}"
         )
-    if state.root() != header.state_root:
-        raise StoreError(f"store {path}: its state does not match block {top}'s state root")
     log = MerkleLog.from_frontier(leaves, _frontier(db, leaves), keep_nodes=False)
     if log.root() != header.log_root:
         raise StoreError(f"store {path}: its Merkle log does not match block {top}'s log root")
     tip = Tip(height=top, block_id=header.id, time=header.time)
-    return Chain(genesis, apply=apply, state=state, log=log, tip=tip)
+    return _Head(genesis, apply, tip, log, header.state_root)

@@ -312,7 +312,7 @@ def test_audit_as_a_subprocess(ledger: Ledger, tmp_path: Path) -> None:
     sql(db, "UPDATE state SET value = ? WHERE key = ?", (codec.encode(1), b"param/max_skew_ms"))
     broken = run("audit", "--home", str(home), "--json")
     assert broken.returncode == 1
-    assert "its state does not match block 7's state root" in broken.stderr
+    assert "stored state is not the state after block 7" in broken.stderr
     usage = run("audit", "--home", str(ledger.home), "--bundle", str(tmp_path / "x"))
     assert usage.returncode == 2
 

@@ -44,7 +44,7 @@ from ledger.crypto import Tag, sha256
 from ledger.errors import LedgerError
 from ledger.files import BUNDLE_MAGIC, open_bundle
 from ledger.records import Contribution, Equivocation, Record
-from ledger.store import _LEVEL_SHIFT
+from ledger.store import _LEVEL_SHIFT, SCHEMA_VERSION
 from node.rules import commons_rules
 
 OTHER_NETWORK = sha256(b"another community")
@@ -811,12 +811,14 @@ def s_tip_block_deleted(o: Original, db: Path) -> list[str]:
 def s_state_value(o: Original, db: Path) -> list[str]:
     key = b"feed/" + o.author("ada").public_key
     sql(db, "UPDATE state SET value = ? WHERE key = ?", (codec.encode((9, bytes(32), 0)), key))
-    return ["its state does not match block 7's state root"]
+    return ["stored state is not the state after block 7"]
 
 
 def s_state_added(o: Original, db: Path) -> list[str]:
-    sql(db, "INSERT INTO state VALUES (?, ?)", (b"tokens/mallory", codec.encode(10**6)))
-    return ["its state does not match block 7's state root"]
+    sql(
+        db, "INSERT INTO state (key, value) VALUES (?, ?)", (b"tokens/mallory", codec.encode(10**6))
+    )
+    return ["stored state is not the state after block 7"]
 
 
 def s_state_deleted(o: Original, db: Path) -> list[str]:
@@ -825,7 +827,7 @@ def s_state_deleted(o: Original, db: Path) -> list[str]:
         "DELETE FROM state WHERE key = ?",
         (b"evidence/" + o.author("grace").public_key + (3).to_bytes(8, "big"),),
     )
-    return ["its state does not match block 7's state root"]
+    return ["stored state is not the state after block 7"]
 
 
 def s_merkle_inner(o: Original, db: Path) -> list[str]:
@@ -879,7 +881,7 @@ def s_genesis_garbled(o: Original, db: Path) -> list[str]:
 
 def s_schema_version(o: Original, db: Path) -> list[str]:
     sql(db, "UPDATE meta SET value = ? WHERE key = 'schema'", (b"9",))
-    return ["has schema b'9', expected 1"]
+    return [f"has schema b'9', expected {SCHEMA_VERSION}"]
 
 
 def s_table_dropped(o: Original, db: Path) -> list[str]:
