@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from hashlib import sha256
+from typing import Final
 
 from ledger.errors import ProofError
 
@@ -26,30 +27,35 @@ SIBLINGS = (RADIX - 1) * 32  # bytes of one proof step: the other fifteen childr
 OTHER_LEAF = 64  # bytes of the last proof item that proves absence by another leaf
 
 
-class _Leaf:
-    __slots__ = ("hash", "key", "path")
+_Leaf = tuple[int, bytes, bytes]
+"""A leaf: (path, hash, key). A plain tuple of atoms, which Python's cycle collector stops
+tracking, so a state of a million keys adds nothing to the cost of each collection."""
+_PATH: Final = 0
+_HASH: Final = 1
+_KEY: Final = 2
 
-    def __init__(self, key: bytes, path: int, value: bytes) -> None:
-        self.key = key
-        self.path = path
-        self.hash = leaf_hash(path, value)
+
+def _leaf(key: bytes, value: bytes) -> _Leaf:
+    path = key_path(key)
+    return (path, leaf_hash(path, value), key)
 
 
 class _Node:
-    """An internal node: its children, their hashes as last computed, and which of those are
-    stale (children changed since), so rehashing a node visits only its changed children."""
+    """An internal node: its children, their hashes as last computed (16 x 32 bytes), and a
+    bitmask of the children changed since, so rehashing a node visits only those. The hashes and
+    the mask are not Python containers: a node costs the cycle collector two objects to track."""
 
     __slots__ = ("hash", "hashes", "kids", "stale")
 
     def __init__(self) -> None:
         self.kids: list[_Leaf | _Node | None] = [None] * RADIX
-        self.hashes: list[bytes] = [EMPTY] * RADIX
-        self.stale: set[int] = set()
+        self.hashes = bytearray(RADIX * 32)
+        self.stale = 0
         self.hash: bytes | None = None
 
     def set_kid(self, i: int, kid: _Leaf | _Node | None) -> None:
         self.kids[i] = kid
-        self.stale.add(i)
+        self.stale |= 1 << i
         self.hash = None
 
 
@@ -71,16 +77,23 @@ def _nibble(path: int, depth: int) -> int:
 def _hash(tree: _Tree) -> bytes:
     if tree is None:
         return EMPTY
-    if type(tree) is _Leaf:
-        return tree.hash
+    if type(tree) is tuple:
+        return tree[_HASH]
     assert type(tree) is _Node  # noqa: S101 - for the type checker
     if tree.hash is None:
-        kids, hashes = tree.kids, tree.hashes
-        for i in tree.stale:
+        kids, hashes, stale = tree.kids, tree.hashes, tree.stale
+        while stale:
+            i = (stale & -stale).bit_length() - 1
+            stale &= stale - 1
             kid = kids[i]
-            hashes[i] = EMPTY if kid is None else kid.hash if type(kid) is _Leaf else _hash(kid)
-        tree.stale.clear()
-        tree.hash = sha256(b"\x01" + b"".join(hashes)).digest()
+            at = 32 * i
+            hashes[at : at + 32] = (
+                EMPTY if kid is None else kid[_HASH] if type(kid) is tuple else _hash(kid)
+            )
+        tree.stale = 0
+        digest = sha256(b"\x01")
+        digest.update(hashes)
+        tree.hash = digest.digest()
     return tree.hash
 
 
@@ -88,7 +101,7 @@ def _join(a: _Leaf, b: _Leaf, depth: int) -> _Node:
     """The subtree at `depth` holding exactly the two leaves `a` and `b` (different paths)."""
     top = node = _Node()
     while True:
-        i, j = _nibble(a.path, depth), _nibble(b.path, depth)
+        i, j = _nibble(a[_PATH], depth), _nibble(b[_PATH], depth)
         if i != j:
             node.set_kid(i, a)
             node.set_kid(j, b)
@@ -102,19 +115,19 @@ def _put(root: _Tree, leaf: _Leaf) -> _Tree:
     """The tree `root` with `leaf` inserted or replaced."""
     if root is None:
         return leaf
-    if isinstance(root, _Leaf):
-        return leaf if root.path == leaf.path else _join(root, leaf, 0)
+    if isinstance(root, tuple):
+        return leaf if root[_PATH] == leaf[_PATH] else _join(root, leaf, 0)
     node = root
-    path, shift = leaf.path, _TOP
+    path, shift = leaf[_PATH], _TOP
     while True:
         node.hash = None
         i = (path >> shift) & 15
-        node.stale.add(i)
+        node.stale |= 1 << i
         kid = node.kids[i]
         if isinstance(kid, _Node):
             node, shift = kid, shift - 4
             continue
-        if kid is None or kid.path == path:
+        if kid is None or kid[_PATH] == path:
             node.kids[i] = leaf
         else:
             node.kids[i] = _join(kid, leaf, (_TOP - shift) // 4 + 1)
@@ -124,8 +137,8 @@ def _put(root: _Tree, leaf: _Leaf) -> _Tree:
 def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
     if tree is None:
         return None
-    if type(tree) is _Leaf:
-        return None if tree.path == path else tree
+    if isinstance(tree, tuple):
+        return None if tree[_PATH] == path else tree
     assert type(tree) is _Node  # noqa: S101 - for the type checker
     i = _nibble(path, depth)
     tree.set_kid(i, _remove(tree.kids[i], path, depth + 1))
@@ -134,7 +147,7 @@ def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
     left = [kid for kid in tree.kids if kid is not None]
     if not left:
         return None
-    if len(left) == 1 and type(left[0]) is _Leaf:
+    if len(left) == 1 and type(left[0]) is tuple:
         return left[0]
     return tree
 
@@ -180,7 +193,7 @@ class StateTree:
             if value is None:
                 root = _remove(root, key_path(key), 0)
             else:
-                root = _put(root, _Leaf(key, key_path(key), value))
+                root = _put(root, _leaf(key, value))
         self._root = root
         self._dirty.clear()
 
@@ -201,11 +214,11 @@ class StateTree:
         while type(tree) is _Node:
             i = _nibble(path, depth)
             _hash(tree)
-            proof.append(b"".join(tree.hashes[:i] + tree.hashes[i + 1 :]))
+            proof.append(bytes(tree.hashes[: 32 * i] + tree.hashes[32 * i + 32 :]))
             tree, depth = tree.kids[i], depth + 1
-        if type(tree) is _Leaf and tree.path != path:
-            value = self._values[tree.key]
-            proof.append(tree.path.to_bytes(32, "big") + sha256(value).digest())
+        if isinstance(tree, tuple) and tree[_PATH] != path:
+            value = self._values[tree[_KEY]]
+            proof.append(tree[_PATH].to_bytes(32, "big") + sha256(value).digest())
         return proof
 
 
