@@ -90,6 +90,11 @@ class LedgerState:
         self._flush()
         return self.tree.items()
 
+    def first_difference(self, other: dict[bytes, bytes]) -> bytes | None:
+        """The least key whose raw value differs between this state and `other`, else None."""
+        self._flush()
+        return self.tree.first_difference(other)
+
     def root(self) -> bytes:
         self._flush()
         return self.tree.root()

@@ -177,6 +177,15 @@ class StateTree:
         for key in sorted(self._values):
             yield key, self._values[key]
 
+    def first_difference(self, other: dict[bytes, bytes]) -> bytes | None:
+        """The least key whose value differs between this map and `other` (or that only one of
+        them holds); None when they are equal."""
+        if self._values == other:
+            return None
+        keys = self._values.keys() ^ other.keys()
+        keys |= {k for k, v in self._values.items() if other.get(k, v) != v}
+        return min(keys)
+
     def set(self, key: bytes, value: bytes | None) -> None:
         """Set `key` to `value`; None deletes it."""
         if value is None:

@@ -435,18 +435,11 @@ class Store:
         `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
         Merkle nodes, the certificates, and the record and block index columns."""
         self._check_index()
-        expected = iter(replayed.state.items())
-        tip = replayed.tip.height
-        for row in sorted(_stored_state(self.path, self._db)[0].items()):
-            want = next(expected, None)
-            if want is None or row != want:
-                raise StoreError(
-                    f"stored state is not the state after block {tip}: it differs from the "
-                    f"replay at key {row[0]!r}"
-                )
-        if next(expected, None) is not None:
+        differs = replayed.state.first_difference(_stored_state(self.path, self._db)[0])
+        if differs is not None:
             raise StoreError(
-                f"stored state is not the state after block {tip}: it lacks keys the replay has"
+                f"stored state is not the state after block {replayed.tip.height}: it differs "
+                f"from the replay at key {differs!r}"
             )
         log = MerkleLog(keep_nodes=False)
         computed: dict[int, bytes] = {}

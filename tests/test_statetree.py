@@ -80,3 +80,13 @@ def test_proofs_of_values_and_absence(items: dict[bytes, bytes], probe: bytes) -
         verify_proof(root, probe, None, tree.prove(probe))
         with pytest.raises(ProofError):
             verify_proof(root, probe, b"claimed", tree.prove(probe))
+
+
+@given(maps, maps)
+def test_first_difference_is_the_least_key_that_differs(
+    first: dict[bytes, bytes], second: dict[bytes, bytes]
+) -> None:
+    differing = [k for k in first.keys() | second.keys() if first.get(k) != second.get(k)]
+    expected = min(differing) if differing else None
+    assert tree_of(first).first_difference(second) == expected
+    assert tree_of(first).first_difference(dict(first)) is None
