@@ -1,4 +1,4 @@
-"""Record checks spread over every core, for audits, imports and catch-up of large ledgers."""
+"""Record checks spread over every core, for audits and imports of large ledgers."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from ledger.crypto import (
     verify_tagged,
 )
 from ledger.errors import InvalidData, SchemaError
-from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_checked, decode_record
+from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 MAX_ROUND = 2**31
@@ -316,19 +316,17 @@ def decode_header(data: bytes) -> Header:
     return Header.from_wire(codec.decode(data, max_size=MAX_HEADER_BYTES))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RawBlock:
     """A decoded header with its records still as bytes, so that checking them (schema and
-    signature, the bulk of the work) can happen on other cores before they are parsed here."""
+    signature, the bulk of the work) can happen on other cores before they are parsed here
+    (see ledger/checking.py)."""
 
     header: Header
     raws: tuple[bytes, ...]
 
-    def parse(self, *, checked: bool = False) -> Block:
-        """The block. `checked` says every raw record already passed `decode_record` and its
-        signature check elsewhere (a `RecordChecker`): they are then parsed without repeating it."""
-        if checked:
-            return Block(header=self.header, records=tuple(map(decode_checked, self.raws)))
+    def parse(self) -> Block:
+        """The block, each record parsed and schema-checked; signatures are the chain's."""
         records = []
         for index, raw in enumerate(self.raws):
             try:
@@ -347,7 +345,7 @@ def decode_raw_block(data: bytes) -> RawBlock:
     raws = m["records"]
     if type(raws) is not tuple:
         raise SchemaError("block.records must be a list")
-    return RawBlock(header, raws)
+    return RawBlock(header=header, raws=raws)
 
 
 def decode_block(data: bytes) -> Block:

@@ -56,14 +56,18 @@ class Chain:
         self.log = log if log is not None else MerkleLog(keep_nodes=False)
         self.tip = tip or Tip(height=0, block_id=genesis.network_id, time=genesis.time)
 
-    def append(self, block: Block, *, signatures_checked: bool = False) -> Applied:
+    def append(
+        self, block: Block, *, signatures_checked: bool = False, commit: Commit | None = None
+    ) -> Applied:
         """Verify `block` as the next one and apply it; return what it changed.
         `signatures_checked` says the caller already verified every record's signature (e.g. on
-        several cores)."""
+        several cores). `commit`, if given, must certify `block` too, or nothing is applied."""
         header = self._check_header(block.header)
         with self._attempt() as attempt:
             self._execute(block, check_signatures=not signatures_checked, nodes=attempt.nodes)
             self._check_roots(header, [r.raw for r in block.records])
+            if commit is not None:
+                self._check_commit(commit, header)
             attempt.keep = True
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
         return Applied(changed=attempt.changed, log_nodes=attempt.nodes)
@@ -112,17 +116,22 @@ class Chain:
         """Raise CertificateError unless `commit` certifies the tip block."""
         if self.tip.height == 0:
             raise CertificateError("the genesis has no commit certificate")
+        self._check_commit(commit, self.tip)
+
+    def _check_commit(self, commit: Commit, block: Tip | Header) -> None:
+        """`commit` must certify `block`, the tip or the one being applied (whose validators are
+        then already the state's current set), with every precommit after the block's time."""
         commit.verify(
             self.network_id,
             self.state.validators("current"),
-            height=self.tip.height,
-            block_id=self.tip.block_id,
+            height=block.height,
+            block_id=block.block_id if isinstance(block, Tip) else block.id,
         )
         for key, at, _ in commit.votes:
-            if at <= self.tip.time:
+            if at <= block.time:
                 raise CertificateError(
                     f"precommit by {key.hex()[:16]} has timestamp {at}, not after block "
-                    f"{self.tip.height}'s time {self.tip.time}"
+                    f"{block.height}'s time {block.time}"
                 )
 
     # the rules, in order
@@ -248,7 +257,7 @@ class Chain:
             raise BlockError(f"block {h}: state_root does not match the state after the block")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
     """What appending a block changed: the state keys, in the order first touched, and the
     Merkle log nodes its records completed (what a store persists to serve proofs)."""

@@ -15,9 +15,11 @@ from typing import Protocol, TypeVar
 
 from ledger.block import Block, RawBlock
 from ledger.errors import InvalidData, LedgerError
-from ledger.records import decode_record
+from ledger.records import decode_checked, decode_record
 
 BATCH_RECORDS = 2048
+BATCH_BLOCKS = 256
+"""A batch also closes at this many blocks, so a run of empty blocks is not all read at once."""
 T = TypeVar("T")
 
 
@@ -34,7 +36,7 @@ def first_bad_record(network_id: bytes, raws: Sequence[bytes]) -> int | None:
     for index, raw in enumerate(raws):
         try:
             decode_record(raw).verify(network_id)
-        except (InvalidData, TypeError):
+        except InvalidData:
             return index
     return None
 
@@ -50,7 +52,8 @@ def checked(
     items: Iterable[tuple[RawBlock, T]], checker: RecordChecker, network_id: bytes
 ) -> Iterator[tuple[Block, bool, T]]:
     """(block, records_checked, item) for each (raw block, item) in order. Batches of about
-    BATCH_RECORDS records go to `checker` up to two batches ahead of the one being handed out.
+    BATCH_RECORDS records (or BATCH_BLOCKS blocks) go to `checker` up to two batches ahead of the
+    one being handed out.
     `records_checked` is False for the block holding the first record the checker refused, and
     for the rest of its batch: apply those with every check.
     An item that cannot be read (the iterable raises) is raised after the items before it."""
@@ -61,7 +64,7 @@ def checked(
             n = len(raw.raws)
             clean = bad is None or done + n <= bad
             done += n
-            yield raw.parse(checked=clean), clean, item
+            yield _parse(raw) if clean else raw.parse(), clean, item
 
 
 def _batches(
@@ -75,7 +78,7 @@ def _batches(
         for item in items:
             batch.append(item)
             size += len(item[0].raws)
-            if size >= BATCH_RECORDS:
+            if size >= BATCH_RECORDS or len(batch) >= BATCH_BLOCKS:
                 queued.append((batch, checker.submit(network_id, _raws(batch))))
                 batch, size = [], 0
                 if len(queued) > 2:
@@ -87,6 +90,12 @@ def _batches(
     yield from queued
     if unreadable is not None:
         raise unreadable
+
+
+def _parse(raw: RawBlock) -> Block:
+    """The block of records a checker vouched for: parsed without checking them twice. Only
+    `checked` may call it, and only for such records."""
+    return Block(header=raw.header, records=tuple(map(decode_checked, raw.raws)))
 
 
 def _raws(batch: list[tuple[RawBlock, T]]) -> list[bytes]:

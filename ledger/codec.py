@@ -121,12 +121,13 @@ def decode(data: bytes, *, max_size: int, max_items: int = MAX_CONTAINER_LEN) ->
 
 
 def decode_own(data: bytes) -> Any:
-    """Parse bytes this ledger encoded itself and keeps (state values, whose integrity the state
-    root guards): no canonical re-check. Never use it on bytes from outside."""
+    """Parse bytes already known to be canonical: values this ledger encoded itself and keeps
+    (the state, whose integrity its root guards), or records a checker has already run through
+    `decode` (ledger/checking.py). No canonical re-check; never use it on unchecked bytes."""
     try:
         return msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=False)
     except (ValueError, TypeError) as e:
-        raise DecodeError(f"malformed stored value: {str(e) or type(e).__name__}") from e
+        raise DecodeError(f"malformed checked bytes: {str(e) or type(e).__name__}") from e
 
 
 def _check_depth(value: Any, depth: int) -> None:

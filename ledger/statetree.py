@@ -144,11 +144,11 @@ def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
     tree.set_kid(i, _remove(tree.kids[i], path, depth + 1))
     # A node left with a single leaf and nothing else collapses into that leaf; with a single
     # internal node it stays, for that subtree still holds two leaves or more.
-    left = [kid for kid in tree.kids if kid is not None]
-    if not left:
+    remaining = [kid for kid in tree.kids if kid is not None]
+    if not remaining:
         return None
-    if len(left) == 1 and type(left[0]) is tuple:
-        return left[0]
+    if len(remaining) == 1 and isinstance(remaining[0], tuple):
+        return remaining[0]
     return tree
 
 

@@ -10,10 +10,11 @@ StoreError saying exactly what is wrong.
 Every write is laid out to land at the end of a table or of a small index, because keys that are
 hashes (record ids, state keys) scatter over a B-tree: a block of a thousand records would dirty
 a page per record in each such tree, and the pages written per block would grow with the ledger.
-So the state is stored as an append-only log of changes (the last change of a key wins), rewritten
-from memory when it holds twice the live keys; records are found by id and by (author, seq)
-through indexes on 8-byte integer prefixes of the id and the author, a third of the size of
-indexes on the whole values, and the lookup compares the whole value.
+So the state is stored as an append-only log of changes (the last change of a key wins),
+rewritten from memory when it holds more than twice the live keys plus COMPACT_SLACK rows; records
+are found by id and by (author, seq) through indexes on 8-byte integer prefixes of the id and the
+author, a third of the size of indexes on the whole values, and the lookup compares the whole
+value.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger import codec
 from ledger.block import (
     Block,
     Commit,
@@ -112,9 +115,10 @@ def _node_key(level: int, index: int) -> int:
 class Store:
     """A node's ledger on disk with its verified chain in memory. Use `Store.open`.
 
-    Opening checks the file and rebuilds the tip and the Merkle log's frontier; the state (one
-    row per key, O(state) to load) is loaded and checked against the tip's state root on first
-    use of `chain`, so that an audit, which replays the state from genesis, never loads it."""
+    Opening checks the file and rebuilds the tip and the Merkle log's frontier; the state (its
+    log of changes, O(state) to read) is loaded and checked against the tip's state root on
+    first use of `chain`, so that an audit, which replays the state from genesis, never loads
+    it."""
 
     def __init__(self, path: Path, db: sqlite3.Connection, head: _Head) -> None:
         self.path = path
@@ -122,10 +126,13 @@ class Store:
         self._head = head
         self._chain: Chain | None = None
         self._state_rows = 0  # rows in the state log, once the chain is loaded
+        self._broken: str | None = None  # why the store refuses all work, if it must
 
     @property
     def chain(self) -> Chain:
         """The verified chain at the tip, its state loaded from the store."""
+        if self._broken is not None:
+            raise StoreError(self._broken)
         if self._chain is None:
             state, self._state_rows = _stored_state(self.path, self._db)
             self._chain = self._head.chain(self.path, state)
@@ -204,16 +211,11 @@ class Store:
         self, block: Block, commit: Commit | None = None, *, signatures_checked: bool = False
     ) -> None:
         """Verify `block` against the tip and store it, with everything it changes, in one
-        transaction. `commit`, if given, must certify it and is stored as its certificate."""
-        durable = self.tip
-        try:
-            self._write(self._apply(block, commit, signatures_checked=signatures_checked))
-        except sqlite3.Error as e:
-            self._recover(durable)
-            raise StoreError(f"cannot store block {block.height}: {e}") from e
-        except BaseException:
-            self._recover(durable)
-            raise
+        transaction. `commit`, if given, must certify it and is stored as its certificate.
+        A refused block changes nothing, in memory or on disk."""
+        rows = self._apply(block, commit, signatures_checked=signatures_checked)
+        with self._writing(block.height):
+            self._write(rows)
 
     def extend(
         self, items: Iterable[tuple[RawBlock, Commit | None]], checker: RecordChecker
@@ -222,9 +224,10 @@ class Store:
         `checker` checks the records of the blocks ahead (on other cores, say) and a writer
         thread commits each block while the next one is verified. Stops at the first block
         refused, raising its error: the blocks before it stay stored, each in its own
-        transaction. Returns the number of blocks appended."""
-        stored = [self.tip]  # the tip on disk, then each tip handed to the writer
-        writing: Future[None] | None = None
+        transaction. A failed write outranks a refusal met meanwhile: it is the error raised.
+        Returns the number of blocks appended."""
+        appended = 0
+        writing: tuple[Future[None], int] | None = None  # the write in flight, its height
         with ThreadPoolExecutor(1, thread_name_prefix="store-writer") as writer:
             try:
                 for block, records_checked, commit in checked(
@@ -232,39 +235,47 @@ class Store:
                 ):
                     rows = self._apply(block, commit, signatures_checked=records_checked)
                     if writing is not None:
-                        writing.result()
-                    writing = writer.submit(self._write, rows)
-                    stored.append(self.tip)
+                        (write, height), writing = writing, None
+                        with self._writing(height):
+                            write.result()
+                        appended += 1
+                    writing = (writer.submit(self._write, rows), block.height)
+            finally:
                 if writing is not None:
-                    writing.result()
-            except BaseException as e:
-                failed = None
-                if writing is not None:
-                    wait([writing])
-                    if writing.exception() is not None:
-                        failed = stored.pop()
-                self._recover(stored[-1])
-                if isinstance(e, sqlite3.Error) and failed is not None:
-                    raise StoreError(f"cannot store block {failed.height}: {e}") from e
-                raise
-        return len(stored) - 1
+                    (write, height), writing = writing, None
+                    with self._writing(height):
+                        write.result()
+                    appended += 1
+        return appended
 
-    def _recover(self, durable: Tip) -> None:
-        """After a refused block or a failed write: if the chain in memory ran ahead of what the
-        disk holds (`durable`), go back to the disk."""
-        if self.tip != durable:
-            apply = self._head.apply
+    @contextmanager
+    def _writing(self, height: int) -> Iterator[None]:
+        """Around writing block `height`: if it fails, the chain in memory (which has the block)
+        goes back to what the disk holds, and SQLite's error becomes a StoreError."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            self._back_to_disk()
+            raise StoreError(f"cannot store block {height}: {e}") from e
+        except BaseException:
+            self._back_to_disk()
+            raise
+
+    def _back_to_disk(self) -> None:
+        self._chain = None
+        apply = self._head.apply
+        try:
             self._head = _load_head(self.path, self._db, lambda _: apply)
-            self._chain = None
+        except (sqlite3.Error, LedgerError) as e:
+            self._broken = f"store {self.path} cannot be reread after a failed write: {e}"
+            raise StoreError(self._broken) from e
 
     def _apply(self, block: Block, commit: Commit | None, *, signatures_checked: bool) -> _Rows:
         """Verify `block` (and `commit`) against the tip and advance the chain in memory; return
         every row the block changes, so that writing them needs nothing else."""
         chain = self.chain
         first_leaf = chain.log.size
-        applied = chain.append(block, signatures_checked=signatures_checked)
-        if commit is not None:
-            chain.verify_commit(commit)
+        applied = chain.append(block, signatures_checked=signatures_checked, commit=commit)
         header = block.header
         nodes = [(_node_key(level, index), h) for level, index, h in applied.log_nodes]
         records = []
@@ -344,11 +355,15 @@ class Store:
             (row[1], row[1] + row[2]),
         ).fetchall()
         for raw, record_id in rows:
+            if type(raw) is not bytes or type(record_id) is not bytes:
+                raise StoreError(f"a stored record of block {height} is damaged: not bytes")
             if sha256(raw) != record_id:
                 raise StoreError(
                     f"stored record {record_id.hex()} is damaged: its bytes hash to another id"
                 )
-        return RawBlock(_checked_header(row[0], row[3], height), tuple(raw for raw, _ in rows))
+        return RawBlock(
+            header=_checked_header(row[0], row[3], height), raws=tuple(raw for raw, _ in rows)
+        )
 
     def block(self, height: int) -> Block | None:
         raw = self.raw_block(height)
@@ -443,7 +458,11 @@ class Store:
             )
         log = MerkleLog(keep_nodes=False)
         computed: dict[int, bytes] = {}
-        for (raw,) in self._db.execute("SELECT raw FROM records ORDER BY leaf"):
+        rows = self._db.execute(
+            "SELECT raw, id, author, seq, id_prefix, author_prefix FROM records ORDER BY leaf"
+        )
+        for raw, record_id, author, seq, id_prefix, author_prefix in rows:
+            _check_columns(raw, record_id, (author, seq, id_prefix, author_prefix))
             for level, index, h in log.append_hash_nodes(leaf_hash(raw)):
                 computed[_node_key(level, index)] = h
             if len(computed) >= _QUERY_KEYS:
@@ -544,6 +563,19 @@ def _frontier(db: sqlite3.Connection, size: int) -> list[bytes]:
     return [nodes[k] for k in keys]
 
 
+def _check_columns(raw: bytes, record_id: bytes, columns: tuple[object, ...]) -> None:
+    """A record row's lookup columns must be what its bytes (already replayed) say."""
+    try:
+        m = codec.decode_own(raw)
+        expected = (m["author"], m["seq"], _prefix(record_id), _prefix(m["author"]))
+    except (LedgerError, KeyError, TypeError) as e:
+        raise StoreError(f"stored record {record_id!r} is damaged: {e}") from e
+    if columns != expected:
+        raise StoreError(
+            f"record {record_id.hex()}: its stored author, seq or lookup prefixes are not its own"
+        )
+
+
 def _checked_record(raw: bytes, record_id: bytes) -> Record:
     """Stored bytes must still be the record they were filed under: never hand out garbage."""
     try:
@@ -633,6 +665,8 @@ def _stored_state(path: Path, db: sqlite3.Connection) -> tuple[dict[bytes, bytes
     try:
         for key, value in db.execute("SELECT key, value FROM state ORDER BY change"):
             rows += 1
+            if type(key) is not bytes or not (value is None or type(value) is bytes):
+                raise StoreError(f"store {path} is damaged: state change {rows} is not bytes")
             if value is None:
                 values.pop(key, None)
             else:
@@ -649,7 +683,8 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("schema") != str(SCHEMA_VERSION).encode():
         raise StoreError(
-            f"store {path} has schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}"
+            f"store {path} has schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}: export "
+            "it with the release that wrote it, then import the bundle"
         )
     genesis = Genesis.from_json(meta["genesis"])
     apply = rules(genesis)

@@ -21,7 +21,9 @@ with real signatures, real SQLite files and real worker processes:
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +45,7 @@ from cli import parallel
 from cli.main import main
 from cli.parallel import PoolChecker, bundle_records, record_checker
 from ledger import checking, codec
+from ledger import store as store_module
 from ledger.audit import AuditReport, audit
 from ledger.block import (
     Block,
@@ -484,8 +487,9 @@ def test_a_raw_block_parses_to_the_block_encoded(history: History) -> None:
         raw = decode_raw_block(data)
         assert raw.header.id == block.id
         assert raw.raws == tuple(r.raw for r in block.records)
-        assert decode_block(data) == raw.parse() == raw.parse(checked=True) == block
-        for quick, full in zip(raw.parse(checked=True).records, block.records, strict=True):
+        vouched = Block(header=raw.header, records=tuple(map(decode_checked, raw.raws)))
+        assert decode_block(data) == raw.parse() == vouched == block
+        for quick, full in zip(vouched.records, block.records, strict=True):
             assert (quick.raw, quick.id) == (full.raw, full.id)
 
 
@@ -493,7 +497,7 @@ def test_a_raw_block_with_an_undecodable_record_names_it_when_parsed(history: Hi
     block = history.blocks[4]
     raws = (block.records[0].raw, block.records[1].raw[:-1])
     with pytest.raises(BlockError, match="block 5 record #1: "):
-        RawBlock(block.header, raws).parse()
+        RawBlock(header=block.header, raws=raws).parse()
 
 
 def test_a_raw_block_whose_records_are_not_a_list_is_refused(history: History) -> None:
@@ -677,8 +681,8 @@ def test_extend_on_worker_processes_stops_at_the_forged_record(
 def test_extend_refusing_a_certificate_goes_back_to_the_disk_and_can_go_on(
     history: History, tmp_path: Path, pool: PoolChecker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Block 5 comes with block 4's certificate: the chain in memory had taken block 5 when the
-    certificate was refused. The store is back at block 4, and takes 5-9 when given them right."""
+    """Block 5 comes with block 4's certificate: it is refused before the block is applied. The
+    store stays at block 4, and takes 5-9 when given them right."""
     monkeypatch.setattr(checking, "BATCH_RECORDS", 5)
     items = certified(history, history.blocks)
     items[4] = (items[4][0], history.commits[3])
@@ -695,17 +699,122 @@ def test_extend_refusing_a_certificate_goes_back_to_the_disk_and_can_go_on(
         assert store.chain.state.root() == history.state_root
 
 
-def test_extend_inline_and_on_workers_build_the_same_file_contents(
+def table_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with closing(sqlite3.connect(path)) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}  # noqa: S608
+
+
+def test_extend_inline_and_on_workers_write_the_same_rows(
     history: History, tmp_path: Path, pool: PoolChecker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(checking, "BATCH_RECORDS", 4)
     checkers: dict[str, RecordChecker] = {"inline": InlineChecker(), "pool": pool}
-    roots = {}
     for name, checker in checkers.items():
         with new_store(tmp_path / f"{name}.sqlite", history) as store:
             store.extend(certified(history, history.blocks), checker)
-            roots[name] = (store.tip, store.record_count(), store.chain.state.root())
-    assert roots["inline"] == roots["pool"]
+    inline, on_workers = (
+        table_rows(tmp_path / "inline.sqlite"),
+        table_rows(tmp_path / "pool.sqlite"),
+    )
+    assert set(inline) >= {"blocks", "records", "commits", "merkle", "state", "meta"}
+    assert inline == on_workers
+
+
+# Store.extend when a write fails: what reached the disk stays, the rest is dropped
+
+
+def failing_writes(monkeypatch: pytest.MonkeyPatch, height: int) -> None:
+    """Writing block `height` fails as a full or failing disk would make SQLite fail."""
+    real = Store._write
+
+    def write(store: Store, rows: Any) -> None:
+        if rows.block[0] == height:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(store, rows)
+
+    monkeypatch.setattr(Store, "_write", write)
+
+
+def test_a_failed_write_stops_extend_at_the_block_before(
+    history: History, tmp_path: Path, pool: PoolChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with new_store(path, history) as store:
+        with monkeypatch.context() as patch:
+            failing_writes(patch, 5)
+            with pytest.raises(StoreError, match="cannot store block 5: disk I/O error"):
+                store.extend(certified(history, history.blocks), pool)
+        assert store.tip.height == 4
+        assert store.chain.state.root() == history.blocks[3].header.state_root
+        assert store.extend(certified(history, history.blocks)[4:], pool) == 5
+    with Store.open(path, rules=commons_rules) as store:
+        assert list(store.blocks()) == history.blocks
+        assert store.chain.state.root() == history.state_root
+
+
+def test_a_failed_write_outranks_a_refusal_met_while_it_was_in_flight(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Block 5's write fails while block 6, with the wrong certificate, is being refused: the
+    error is the lost write, the refusal its context, and the disk ends at block 4."""
+    items = certified(history, history.blocks)
+    items[5] = (items[5][0], history.commits[6])
+    failing_writes(monkeypatch, 5)
+    path = tmp_path / "ledger.sqlite"
+    with new_store(path, history) as store:
+        with pytest.raises(StoreError, match="cannot store block 5") as raised:
+            store.extend(items, InlineChecker())
+        chain, error = [], raised.value.__context__
+        while error is not None:
+            chain.append(type(error))
+            error = error.__context__
+        assert chain == [sqlite3.OperationalError, CertificateError]
+        assert store.tip.height == 4
+    with Store.open(path, rules=commons_rules) as store:
+        assert store.tip.height == 4
+
+
+def test_a_failed_append_leaves_the_store_at_its_tip(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with new_store(path, history) as store:
+        for block, commit in zip(history.blocks[:2], history.commits[:2], strict=True):
+            store.append(block, commit)
+        with monkeypatch.context() as patch:
+            failing_writes(patch, 3)
+            with pytest.raises(StoreError, match="cannot store block 3: disk I/O error"):
+                store.append(history.blocks[2], history.commits[2])
+        assert store.tip.height == 2
+        store.append(history.blocks[2], history.commits[2])
+        assert store.tip.block_id == history.blocks[2].id
+
+
+def test_the_state_log_is_rewritten_and_still_adds_up_to_the_state(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the slack far below zero the log of state changes is rewritten at every block: it
+    ends holding exactly the live keys, shorter than the full log, and reopens to the state."""
+    full, compacted = tmp_path / "full.sqlite", tmp_path / "compacted.sqlite"
+    with new_store(full, history) as store:
+        store.extend(certified(history, history.blocks), InlineChecker())
+    monkeypatch.setattr(store_module, "COMPACT_SLACK", -1_000_000)
+    with new_store(compacted, history) as store:
+        store.extend(certified(history, history.blocks), InlineChecker())
+        live = len(store.chain.state.tree)
+    rows = {p: len(table_rows(p)["state"]) for p in (full, compacted)}
+    assert rows[compacted] == live < rows[full]
+    with Store.open(compacted, rules=commons_rules) as store:
+        assert store.chain.state.root() == history.state_root
+        report, chain = audit(
+            store.genesis,
+            store.raw_blocks(),
+            lambda: store.commit(9),
+            apply=commons_rules(store.genesis),
+        )
+        assert report.ok, report.failure
+        store.check_derived(chain)
 
 
 # Store.raw_block / raw_blocks
@@ -733,7 +842,7 @@ def test_raw_blocks_are_the_stored_bytes(history: History, stored: Path) -> None
         assert [r.header.id for r in raws] == [b.id for b in history.blocks]
         assert [r.raws for r in raws] == [tuple(x.raw for x in b.records) for b in history.blocks]
         assert [r.header.height for r in store.raw_blocks(start=7)] == [7, 8, 9]
-        assert store.raw_block(4) == RawBlock(history.blocks[3].header, ())
+        assert store.raw_block(4) == RawBlock(header=history.blocks[3].header, raws=())
         assert store.raw_block(10) is None
 
 

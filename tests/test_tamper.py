@@ -943,6 +943,29 @@ def s_record_id_column(o: Original, db: Path) -> list[str]:
     return [either(grace_2.id.hex()[:16], "block 3", f"stored record {filed} is damaged")]
 
 
+def s_record_lookup_columns(o: Original, db: Path) -> list[str]:
+    """The lookup columns the audit does not replay: record(id) and record_at would miss it."""
+    grace_2 = o.record("grace-2")
+    sql(db, "UPDATE records SET id_prefix = 0 WHERE id = ?", (grace_2.id,))
+    return [f"record {grace_2.id.hex()}: its stored author, seq or lookup prefixes"]
+
+
+def s_record_seq_column(o: Original, db: Path) -> list[str]:
+    grace_2 = o.record("grace-2")
+    sql(db, "UPDATE records SET seq = 999 WHERE id = ?", (grace_2.id,))
+    return [f"record {grace_2.id.hex()}: its stored author, seq or lookup prefixes"]
+
+
+def s_record_raw_not_bytes(o: Original, db: Path) -> list[str]:
+    sql(db, "UPDATE records SET raw = 'garbage text' WHERE id = ?", (o.record("grace-2").id,))
+    return ["a stored record of block 3 is damaged: not bytes"]
+
+
+def s_state_row_not_bytes(o: Original, db: Path) -> list[str]:
+    sql(db, "INSERT INTO state (key, value) VALUES ('text key', 'text value')")
+    return ["is damaged: state change .* is not bytes"]
+
+
 def s_record_height_column(o: Original, db: Path) -> list[str]:
     sql(db, "UPDATE records SET height = 7 WHERE id = ?", (o.record("grace-2").id,))
     return [o.record("grace-2").id.hex()[:16] + "|block 3"]
@@ -988,6 +1011,10 @@ STORE_CASES: dict[str, StoreCase] = {
     "commit-row-below-tip-deleted": s_middle_commit_deleted,
     "record-index-id-column-changed": s_record_id_column,
     "record-index-height-column-changed": s_record_height_column,
+    "record-index-lookup-prefix-changed": s_record_lookup_columns,
+    "record-index-seq-column-changed": s_record_seq_column,
+    "record-raw-not-bytes": s_record_raw_not_bytes,
+    "state-row-not-bytes": s_state_row_not_bytes,
     "block-validator-change-flag-set": s_validator_change_flag,
 }
 
