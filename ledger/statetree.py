@@ -27,29 +27,23 @@ SIBLINGS = (RADIX - 1) * 32  # bytes of one proof step: the other fifteen childr
 OTHER_LEAF = 64  # bytes of the last proof item that proves absence by another leaf
 
 
-_Leaf = tuple[int, bytes, bytes]
-"""A leaf: (path, hash, key). A plain tuple of atoms, which Python's cycle collector stops
-tracking, so a state of a million keys adds nothing to the cost of each collection."""
-_PATH: Final = 0
+_Leaf = tuple[bytes, bytes]
+"""A leaf: (key, hash). A plain tuple of atoms, which Python's cycle collector stops tracking,
+so a state of a million keys adds nothing to the cost of each collection. Its path is
+SHA-256(key), recomputed in the rare places that need another leaf's path."""
+_KEY: Final = 0
 _HASH: Final = 1
-_KEY: Final = 2
-
-
-def _leaf(key: bytes, value: bytes) -> _Leaf:
-    path = key_path(key)
-    return (path, leaf_hash(path, value), key)
 
 
 class _Node:
-    """An internal node: its children, their hashes as last computed (16 x 32 bytes), and a
-    bitmask of the children changed since, so rehashing a node visits only those. The hashes and
-    the mask are not Python containers: a node costs the cycle collector two objects to track."""
+    """An internal node: its children, their hashes as last computed, and a bitmask of the
+    children changed since, so rehashing a node visits only those."""
 
     __slots__ = ("hash", "hashes", "kids", "stale")
 
     def __init__(self) -> None:
         self.kids: list[_Leaf | _Node | None] = [None] * RADIX
-        self.hashes = bytearray(RADIX * 32)
+        self.hashes: list[bytes] = [EMPTY] * RADIX
         self.stale = 0
         self.hash: bytes | None = None
 
@@ -86,22 +80,18 @@ def _hash(tree: _Tree) -> bytes:
             i = (stale & -stale).bit_length() - 1
             stale &= stale - 1
             kid = kids[i]
-            at = 32 * i
-            hashes[at : at + 32] = (
-                EMPTY if kid is None else kid[_HASH] if type(kid) is tuple else _hash(kid)
-            )
+            hashes[i] = EMPTY if kid is None else kid[_HASH] if type(kid) is tuple else _hash(kid)
         tree.stale = 0
-        digest = sha256(b"\x01")
-        digest.update(hashes)
-        tree.hash = digest.digest()
+        tree.hash = sha256(b"\x01" + b"".join(hashes)).digest()
     return tree.hash
 
 
-def _join(a: _Leaf, b: _Leaf, depth: int) -> _Node:
-    """The subtree at `depth` holding exactly the two leaves `a` and `b` (different paths)."""
+def _join(a: _Leaf, b: _Leaf, b_path: int, depth: int) -> _Node:
+    """The subtree at `depth` holding exactly the two leaves `a` and `b` (different keys)."""
+    a_path = key_path(a[_KEY])
     top = node = _Node()
     while True:
-        i, j = _nibble(a[_PATH], depth), _nibble(b[_PATH], depth)
+        i, j = _nibble(a_path, depth), _nibble(b_path, depth)
         if i != j:
             node.set_kid(i, a)
             node.set_kid(j, b)
@@ -111,14 +101,15 @@ def _join(a: _Leaf, b: _Leaf, depth: int) -> _Node:
         node, depth = inner, depth + 1
 
 
-def _put(root: _Tree, leaf: _Leaf) -> _Tree:
-    """The tree `root` with `leaf` inserted or replaced."""
+def _put(root: _Tree, leaf: _Leaf, path: int) -> _Tree:
+    """The tree `root` with `leaf` (whose path is `path`) inserted or replaced."""
     if root is None:
         return leaf
+    key = leaf[_KEY]
     if isinstance(root, tuple):
-        return leaf if root[_PATH] == leaf[_PATH] else _join(root, leaf, 0)
+        return leaf if root[_KEY] == key else _join(root, leaf, path, 0)
     node = root
-    path, shift = leaf[_PATH], _TOP
+    shift = _TOP
     while True:
         node.hash = None
         i = (path >> shift) & 15
@@ -127,21 +118,21 @@ def _put(root: _Tree, leaf: _Leaf) -> _Tree:
         if isinstance(kid, _Node):
             node, shift = kid, shift - 4
             continue
-        if kid is None or kid[_PATH] == path:
+        if kid is None or kid[_KEY] == key:
             node.kids[i] = leaf
         else:
-            node.kids[i] = _join(kid, leaf, (_TOP - shift) // 4 + 1)
+            node.kids[i] = _join(kid, leaf, path, (_TOP - shift) // 4 + 1)
         return root
 
 
-def _remove(tree: _Tree, path: int, depth: int) -> _Tree:
+def _remove(tree: _Tree, key: bytes, path: int, depth: int) -> _Tree:
     if tree is None:
         return None
     if isinstance(tree, tuple):
-        return None if tree[_PATH] == path else tree
+        return None if tree[_KEY] == key else tree
     assert type(tree) is _Node  # noqa: S101 - for the type checker
     i = _nibble(path, depth)
-    tree.set_kid(i, _remove(tree.kids[i], path, depth + 1))
+    tree.set_kid(i, _remove(tree.kids[i], key, path, depth + 1))
     # A node left with a single leaf and nothing else collapses into that leaf; with a single
     # internal node it stays, for that subtree still holds two leaves or more.
     remaining = [kid for kid in tree.kids if kid is not None]
@@ -198,11 +189,11 @@ class StateTree:
     def _flush(self) -> None:
         root, values = self._root, self._values
         for key in self._dirty:
-            value = values.get(key)
+            value, path = values.get(key), key_path(key)
             if value is None:
-                root = _remove(root, key_path(key), 0)
+                root = _remove(root, key, path, 0)
             else:
-                root = _put(root, _leaf(key, value))
+                root = _put(root, (key, leaf_hash(path, value)), path)
         self._root = root
         self._dirty.clear()
 
@@ -223,11 +214,11 @@ class StateTree:
         while type(tree) is _Node:
             i = _nibble(path, depth)
             _hash(tree)
-            proof.append(bytes(tree.hashes[: 32 * i] + tree.hashes[32 * i + 32 :]))
+            proof.append(b"".join(tree.hashes[:i] + tree.hashes[i + 1 :]))
             tree, depth = tree.kids[i], depth + 1
-        if isinstance(tree, tuple) and tree[_PATH] != path:
-            value = self._values[tree[_KEY]]
-            proof.append(tree[_PATH].to_bytes(32, "big") + sha256(value).digest())
+        if isinstance(tree, tuple) and tree[_KEY] != key:
+            other = sha256(tree[_KEY]).digest()
+            proof.append(other + sha256(self._values[tree[_KEY]]).digest())
         return proof
 
 
