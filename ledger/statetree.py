@@ -217,7 +217,7 @@ class StateTree:
             proof.append(b"".join(tree.hashes[:i] + tree.hashes[i + 1 :]))
             tree, depth = tree.kids[i], depth + 1
         if isinstance(tree, tuple) and tree[_KEY] != key:
-            other = sha256(tree[_KEY]).digest()
+            other = key_path(tree[_KEY]).to_bytes(32, "big")
             proof.append(other + sha256(self._values[tree[_KEY]]).digest())
         return proof
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger import statetree
 from ledger.errors import ProofError
 from ledger.statetree import EMPTY, StateTree, verify_proof
 
@@ -90,3 +91,63 @@ def test_first_difference_is_the_least_key_that_differs(
     expected = min(differing) if differing else None
     assert tree_of(first).first_difference(second) == expected
     assert tree_of(first).first_difference(dict(first)) is None
+
+
+def spec_root(leaves: list[tuple[int, bytes]], depth: int = 0) -> bytes:
+    """PROTOCOL §11 read literally: empty is zeros, one leaf is the leaf, else the node over
+    sixteen children split on nibble `depth`."""
+    if not leaves:
+        return EMPTY
+    if len(leaves) == 1:
+        path, value = leaves[0]
+        return hashlib.sha256(
+            b"\x00" + path.to_bytes(32, "big") + hashlib.sha256(value).digest()
+        ).digest()
+    kids: list[list[tuple[int, bytes]]] = [[] for _ in range(16)]
+    for path, value in leaves:
+        kids[(path >> (252 - 4 * depth)) & 15].append((path, value))
+    return hashlib.sha256(b"\x01" + b"".join(spec_root(k, depth + 1) for k in kids)).digest()
+
+
+@given(maps, maps)
+def test_root_is_the_one_protocol_section_11_defines(
+    first: dict[bytes, bytes], second: dict[bytes, bytes]
+) -> None:
+    tree = tree_of(first)
+    tree.root()
+    for key in first.keys() - second.keys():
+        tree.set(key, None)
+    for key, value in second.items():
+        tree.set(key, value)
+    expected = spec_root(
+        [(int.from_bytes(hashlib.sha256(k).digest(), "big"), v) for k, v in second.items()]
+    )
+    assert tree.root() == expected
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=255), min_size=1, max_size=40, unique=True),
+    st.sampled_from([1, 4, 8, 60, 200, 252]),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=60)
+def test_keys_sharing_long_path_prefixes_give_the_spec_root_and_proofs(
+    tails: list[int], shared: int, rnd: random.Random
+) -> None:
+    """Paths that agree on their first `shared` bits, so nodes nest up to 64 levels deep. The
+    keys here are their own paths (key_path patched to read them), as no hash gives such keys."""
+    base = rnd.getrandbits(256)
+    keys = [(base ^ rnd.getrandbits(256 - shared) ^ t).to_bytes(32, "big") for t in tails]
+    keys = list(dict.fromkeys(keys))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(statetree, "key_path", lambda key: int.from_bytes(key, "big"))
+        tree = StateTree()
+        for i, key in enumerate(keys):
+            tree.set(key, bytes([i % 3]))
+        for key in keys[::3]:
+            tree.set(key, None)
+        live = {k: bytes([i % 3]) for i, k in enumerate(keys) if k not in keys[::3]}
+        root = tree.root()
+        assert root == spec_root([(int.from_bytes(k, "big"), v) for k, v in live.items()])
+        for key in keys:
+            verify_proof(root, key, live.get(key), tree.prove(key))
