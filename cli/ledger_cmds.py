@@ -19,8 +19,8 @@ from cli.keys import home_option
 from cli.output import console, err_console
 from cli.parallel import bundle_records, record_checker
 from ledger.audit import AuditReport, audit
-from ledger.block import Commit, RawBlock
-from ledger.chain import Chain
+from ledger.block import Block, Commit, RawBlock
+from ledger.chain import Applied, Chain
 from ledger.errors import LedgerError, LocalError
 from ledger.files import Bundle, open_bundle, write_bundle
 from ledger.genesis import Genesis, Param
@@ -238,6 +238,7 @@ def audit_cmd(
                 lambda: store.commit(tip) if tip else None,
                 store.record_count(),
                 expected,
+                on_block=store.check_block,
             )
             if report.ok:
                 _check_store_matches(store, chain, report)
@@ -255,6 +256,7 @@ def _run_audit(
     expected: bytes | None,
     *,
     bound: int | None = None,
+    on_block: Callable[[Block, Applied], None] | None = None,
 ) -> tuple[AuditReport, Chain]:
     """Audit with a progress bar on a terminal: `records` is their count when known, `bound`
     at most how many there are when it is not."""
@@ -270,13 +272,14 @@ def _run_audit(
             checker=checker,
             expected_network=expected,
             progress=lambda n: bar.advance(task, n),
+            on_block=on_block,
         )
 
 
 def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> None:
     """A store also keeps derived data (state, Merkle nodes): it must agree with the replay."""
     try:
-        store.check_derived(chain)
+        store.check_derived(chain, blocks_checked=True)
         report.extra_checks.append("stored state and Merkle nodes match the replay")
     except LedgerError as e:
         report.failure = f"store: {e}"

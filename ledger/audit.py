@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 
 from ledger.block import Block, Commit, RawBlock
-from ledger.chain import Chain
+from ledger.chain import Applied, Chain
 from ledger.checking import InlineChecker, RecordChecker, checked
 from ledger.errors import InvalidData, LedgerError
 from ledger.genesis import Genesis
@@ -51,9 +51,12 @@ def audit(
     checker: RecordChecker | None = None,
     progress: Callable[[int], None] | None = None,
     expected_network: bytes | None = None,
+    on_block: Callable[[Block, Applied], None] | None = None,
 ) -> tuple[AuditReport, Chain]:
     """Replay `blocks` from `genesis`; `tip_commit` is asked once the blocks are exhausted (a
-    bundle reads it last). Never raises for bad data: the report says what failed."""
+    bundle reads it last). `on_block` sees each block with what applying it changed (a store
+    compares what it derived from the block). Never raises for bad data: the report says what
+    failed."""
     report = AuditReport(network_id=genesis.network_id)
     chain = Chain(genesis, apply=apply)
     if expected_network is not None and expected_network != genesis.network_id:
@@ -70,6 +73,7 @@ def audit(
             tip_commit=tip_commit,
             checker=checker or InlineChecker(),
             progress=progress,
+            on_block=on_block,
         )
     except LedgerError as e:
         report.failure = str(e) if _names_place(e) else f"after block {chain.tip.height}: {e}"
@@ -90,10 +94,13 @@ def _replay(
     tip_commit: Callable[[], Commit | None],
     checker: RecordChecker,
     progress: Callable[[int], None] | None,
+    on_block: Callable[[Block, Applied], None] | None,
 ) -> None:
     items = ((raw, None) for raw in blocks)
     for block, records_checked, _ in checked(items, checker, chain.network_id):
-        chain.append(block, signatures_checked=records_checked)
+        applied = chain.append(block, signatures_checked=records_checked)
+        if on_block is not None:
+            on_block(block, applied)
         _count(report, block)
         if progress is not None:
             progress(len(block.records))

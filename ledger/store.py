@@ -37,7 +37,7 @@ from ledger.block import (
     decode_header,
     encode_commit,
 )
-from ledger.chain import Chain, Tip
+from ledger.chain import Applied, Chain, Tip
 from ledger.checking import RecordChecker, checked
 from ledger.crypto import sha256
 from ledger.errors import LedgerError, LocalError
@@ -445,10 +445,34 @@ class Store:
             changes=tuple(changes),
         )
 
-    def check_derived(self, replayed: Chain) -> None:
+    def check_block(self, block: Block, applied: Applied) -> None:
+        """Raise StoreError unless what the store keeps for `block` beside its bytes is what
+        replaying it gave (`applied`): its records' author, seq, height and lookup columns, and
+        the Merkle nodes its records completed. An audit calls it block by block, then
+        `check_derived(replayed, blocks_checked=True)`."""
+        try:
+            self._compare_nodes({_node_key(lv, i): h for lv, i, h in applied.log_nodes})
+            if block.records:
+                self._check_rows(block, first_leaf=applied.log_nodes[0][1])
+        except StoreError as e:
+            raise StoreError(f"block {block.height}: {e}") from e
+
+    def _check_rows(self, block: Block, *, first_leaf: int) -> None:
+        rows = self._db.execute(
+            "SELECT id, author, seq, height, id_prefix, author_prefix FROM records "
+            "WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
+            (first_leaf, first_leaf + len(block.records)),
+        ).fetchall()
+        if len(rows) != len(block.records):
+            raise StoreError(f"holds {len(rows)} record rows for {len(block.records)} records")
+        for record, row in zip(block.records, rows, strict=True):
+            _check_columns(record.id, row, (record.author, record.seq, block.height))
+
+    def check_derived(self, replayed: Chain, *, blocks_checked: bool = False) -> None:
         """Raise StoreError unless everything the store keeps beside the blocks agrees with
         `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
-        Merkle nodes, the certificates, and the record and block index columns."""
+        Merkle nodes, the certificates, and the record and block index columns. With
+        `blocks_checked`, `check_block` has seen every block: the records are not read again."""
         self._check_index()
         differs = replayed.state.first_difference(_stored_state(self.path, self._db)[0])
         if differs is not None:
@@ -456,23 +480,36 @@ class Store:
                 f"stored state is not the state after block {replayed.tip.height}: it differs "
                 f"from the replay at key {differs!r}"
             )
+        size = replayed.log.size
+        if not blocks_checked:
+            self._check_records_and_nodes()
+        total = self._db.execute("SELECT COUNT(*) FROM merkle").fetchone()[0]
+        expected_nodes = 2 * size - size.bit_count()  # every completed perfect subtree
+        if total != expected_nodes:
+            raise StoreError(f"store holds {total} Merkle nodes, the log has {expected_nodes}")
+
+    def _check_records_and_nodes(self) -> None:
+        """Every record row's columns against its bytes, every Merkle node against the log
+        rebuilt from the stored records."""
         log = MerkleLog(keep_nodes=False)
         computed: dict[int, bytes] = {}
         rows = self._db.execute(
-            "SELECT raw, id, author, seq, id_prefix, author_prefix FROM records ORDER BY leaf"
+            "SELECT raw, id, author, seq, height, id_prefix, author_prefix FROM records "
+            "ORDER BY leaf"
         )
-        for raw, record_id, author, seq, id_prefix, author_prefix in rows:
-            _check_columns(raw, record_id, (author, seq, id_prefix, author_prefix))
+        for raw, record_id, *columns in rows:
+            try:
+                m = codec.decode_own(raw)
+                expected = (m["author"], m["seq"], columns[2])
+            except (LedgerError, KeyError, TypeError) as e:
+                raise StoreError(f"stored record {record_id!r} is damaged: {e}") from e
+            _check_columns(record_id, (record_id, *columns), expected)
             for level, index, h in log.append_hash_nodes(leaf_hash(raw)):
                 computed[_node_key(level, index)] = h
             if len(computed) >= _QUERY_KEYS:
                 self._compare_nodes(computed)
                 computed.clear()
         self._compare_nodes(computed)
-        total = self._db.execute("SELECT COUNT(*) FROM merkle").fetchone()[0]
-        expected_nodes = 2 * log.size - log.size.bit_count()  # every completed perfect subtree
-        if total != expected_nodes:
-            raise StoreError(f"store holds {total} Merkle nodes, the log has {expected_nodes}")
 
     def _check_index(self) -> None:
         """Block rows: flags and leaf ranges match the headers, each certificate below the tip is
@@ -563,16 +600,16 @@ def _frontier(db: sqlite3.Connection, size: int) -> list[bytes]:
     return [nodes[k] for k in keys]
 
 
-def _check_columns(raw: bytes, record_id: bytes, columns: tuple[object, ...]) -> None:
-    """A record row's lookup columns must be what its bytes (already replayed) say."""
-    try:
-        m = codec.decode_own(raw)
-        expected = (m["author"], m["seq"], _prefix(record_id), _prefix(m["author"]))
-    except (LedgerError, KeyError, TypeError) as e:
-        raise StoreError(f"stored record {record_id!r} is damaged: {e}") from e
-    if columns != expected:
+def _check_columns(
+    record_id: bytes, row: Sequence[object], expected: tuple[bytes, int, int]
+) -> None:
+    """A record row (id, author, seq, height, id_prefix, author_prefix) must hold what the
+    record's bytes say (`expected`: author, seq, height) and the prefixes of its id and author."""
+    author = expected[0]
+    if tuple(row) != (record_id, *expected, _prefix(record_id), _prefix(author)):
         raise StoreError(
-            f"record {record_id.hex()}: its stored author, seq or lookup prefixes are not its own"
+            f"record {record_id.hex()}: its stored id, author, seq, height or lookup prefixes "
+            "are not its own"
         )
 
 

@@ -13,8 +13,8 @@ alone). Then, each phase timed with time.perf_counter:
            per core, ahead of the chain rules and the writes in the main process
   audit    what `commons audit --home` runs, in a freshly spawned interpreter as the command
            would be: Store.open, ledger.audit.audit over store.raw_blocks() with the command's
-           record checker (a pool on all cores from PARALLEL_FROM_RECORDS records on),
-           store.check_derived
+           record checker (a pool on all cores from PARALLEL_FROM_RECORDS records on) and
+           store.check_block on each block, then store.check_derived
   log      MerkleLog(keep_nodes=False).append_hash over the N leaf hashes
   proofs   store.inclusion_proof(leaf, size) for random leaves at the tip (each then checked with
            ledger.merkle.verify_inclusion, outside the timed loop)
@@ -463,11 +463,12 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
                     apply=apply_of(rules, store.genesis),
                     checker=checker,
                     progress=progress,
+                    on_block=store.check_block,
                 )
             replayed = time.perf_counter()
             if not report.ok:
                 raise SystemExit(f"audit failed: {report.failure}")
-            store.check_derived(chain)
+            store.check_derived(chain, blocks_checked=True)
             derived = time.perf_counter()
         after = os.times()
         machine = machine_cpu() - machine

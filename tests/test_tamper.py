@@ -44,7 +44,7 @@ from ledger.crypto import Tag, sha256
 from ledger.errors import LedgerError
 from ledger.files import BUNDLE_MAGIC, open_bundle
 from ledger.records import Contribution, Equivocation, Record
-from ledger.store import _LEVEL_SHIFT, SCHEMA_VERSION
+from ledger.store import _LEVEL_SHIFT, SCHEMA_VERSION, Store, StoreError
 from node.rules import commons_rules
 
 OTHER_NETWORK = sha256(b"another community")
@@ -833,7 +833,7 @@ def s_state_deleted(o: Original, db: Path) -> list[str]:
 def s_merkle_inner(o: Original, db: Path) -> list[str]:
     """A node no frontier uses: opening does not read it, the audit's comparison must."""
     assert sql(db, "UPDATE merkle SET hash = ? WHERE key = ?", (sha256(b"x"), 1)) == 1
-    return ["store: stored Merkle node level 0 index 1 is wrong"]
+    return ["block 1: stored Merkle node level 0 index 1 is wrong"]
 
 
 def s_merkle_frontier(o: Original, db: Path) -> list[str]:
@@ -844,7 +844,7 @@ def s_merkle_frontier(o: Original, db: Path) -> list[str]:
 
 def s_merkle_deleted(o: Original, db: Path) -> list[str]:
     assert sql(db, "DELETE FROM merkle WHERE key = ?", ((1 << _LEVEL_SHIFT) | 1,)) == 1
-    return ["store lacks Merkle node level 1 index 1"]
+    return ["block 2: store lacks Merkle node level 1 index 1"]
 
 
 def s_tip_commit_deleted(o: Original, db: Path) -> list[str]:
@@ -947,13 +947,13 @@ def s_record_lookup_columns(o: Original, db: Path) -> list[str]:
     """The lookup columns the audit does not replay: record(id) and record_at would miss it."""
     grace_2 = o.record("grace-2")
     sql(db, "UPDATE records SET id_prefix = 0 WHERE id = ?", (grace_2.id,))
-    return [f"record {grace_2.id.hex()}: its stored author, seq or lookup prefixes"]
+    return [f"block 3: record {grace_2.id.hex()}: its stored id, author, seq, height or lookup"]
 
 
 def s_record_seq_column(o: Original, db: Path) -> list[str]:
     grace_2 = o.record("grace-2")
     sql(db, "UPDATE records SET seq = 999 WHERE id = ?", (grace_2.id,))
-    return [f"record {grace_2.id.hex()}: its stored author, seq or lookup prefixes"]
+    return [f"block 3: record {grace_2.id.hex()}: its stored id, author, seq, height or lookup"]
 
 
 def s_record_raw_not_bytes(o: Original, db: Path) -> list[str]:
@@ -1017,6 +1017,40 @@ STORE_CASES: dict[str, StoreCase] = {
     "state-row-not-bytes": s_state_row_not_bytes,
     "block-validator-change-flag-set": s_validator_change_flag,
 }
+
+
+DERIVED_ROW_CASES = {
+    name: STORE_CASES[name]
+    for name in (
+        "merkle-row-changed",
+        "merkle-row-deleted",
+        "record-index-lookup-prefix-changed",
+        "record-index-seq-column-changed",
+    )
+}
+
+
+@pytest.mark.parametrize("case", DERIVED_ROW_CASES.values(), ids=DERIVED_ROW_CASES.keys())
+def test_check_derived_on_its_own_catches_what_check_block_catches(
+    original: Original, case: StoreCase, tmp_path: Path
+) -> None:
+    """The audit compares a store's rows block by block; `check_derived` without
+    `blocks_checked` (for a replay that did not) reads every record again and must find the
+    same change, named without the block."""
+    db = copy_ledger(original.ledger.path, tmp_path / "home")
+    expect = [re.sub(r"^block \d+: ", "", pattern) for pattern in case(original, db)]
+    with Store.open(db, rules=commons_rules) as store:
+        tip = store.tip.height
+        report, chain = audit(
+            store.genesis,
+            store.raw_blocks(),
+            lambda: store.commit(tip),
+            apply=commons_rules(store.genesis),
+        )
+        assert report.ok, report.failure
+        with pytest.raises(StoreError) as raised:
+            store.check_derived(chain)
+    assert_names(str(raised.value), expect)
 
 
 @pytest.mark.parametrize("case", STORE_CASES.values(), ids=STORE_CASES.keys())
