@@ -791,6 +791,33 @@ def test_a_failed_append_leaves_the_store_at_its_tip(
         assert store.tip.block_id == history.blocks[2].id
 
 
+def test_a_store_that_cannot_reread_its_disk_after_a_failed_write_refuses_all_work(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Block 3's write fails and so does rereading the file: the store no longer knows where
+    its disk stands, so it must not take block 4 (which would leave a gap at 3)."""
+    path = tmp_path / "ledger.sqlite"
+    with new_store(path, history) as store:
+        for block, commit in zip(history.blocks[:2], history.commits[:2], strict=True):
+            store.append(block, commit)
+        with monkeypatch.context() as patch:
+            failing_writes(patch, 3)
+
+            def unreadable(*args: object) -> None:
+                raise sqlite3.OperationalError("disk I/O error")
+
+            patch.setattr(store_module, "_load_head", unreadable)
+            with pytest.raises(StoreError, match="cannot be reread after a failed write"):
+                store.append(history.blocks[2], history.commits[2])
+        for block, commit in zip(history.blocks[2:4], history.commits[2:4], strict=True):
+            with pytest.raises(StoreError, match="cannot be reread after a failed write"):
+                store.append(block, commit)
+    with Store.open(path, rules=commons_rules) as store:
+        assert store.tip.height == 2
+        store.append(history.blocks[2], history.commits[2])
+        assert store.tip.height == 3
+
+
 def test_the_state_log_is_rewritten_and_still_adds_up_to_the_state(
     history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
