@@ -17,13 +17,12 @@ from governance.rules import MEMBER, PROPOSAL
 from ledger.audit import audit
 from ledger.block import Block, Commit
 from ledger.crypto import Keypair
+from ledger.feed import FeedWriter
 from ledger.files import open_bundle, write_bundle
 from ledger.genesis import Genesis, Param
 from ledger.kinds_governance import Proposal, Reward, Vote
 from ledger.proof import RecordProof, verify_record_proof
 from ledger.records import (
-    ZERO_HASH,
-    Body,
     Contribution,
     Endorsement,
     Equivocation,
@@ -38,25 +37,6 @@ from node.solo import SoloValidator
 GENESIS_TIME = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the demo is the same on every run
 
 Tamper = Callable[[list[Block], Commit | None], tuple[list[Block], Commit | None]]
-
-
-class Author:
-    """A member writing to its own feed."""
-
-    def __init__(self, name: str, key: Keypair, network_id: bytes) -> None:
-        self.name = name
-        self.key = key
-        self.network_id = network_id
-        self.seq = 0
-        self.prev = ZERO_HASH
-
-    def write(self, body: Body, at: int) -> Record:
-        self.seq += 1
-        record = sign_record(
-            self.key, self.network_id, seq=self.seq, prev=self.prev, timestamp=at, body=body
-        )
-        self.prev = record.id
-        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +69,7 @@ def build(where: Path) -> Built:
             "late_quorum_extension": Param(value=0, min=0, max=30 * 86_400),
         },
     )
-    authors = {n: Author(n, keys[n], genesis.network_id) for n in names}
+    authors = {n: FeedWriter(keys[n], genesis.network_id) for n in names}
     store = Store.create(where / "ledger.sqlite", genesis, rules=commons_rules)
     solo = SoloValidator(store, validator)
     now = GENESIS_TIME
@@ -101,7 +81,7 @@ def build(where: Path) -> Built:
         solo.make_block(records, commit_time=now)
 
     ada, grace, linus = (authors[n] for n in names)
-    block([a.write(Identity(name=a.name), GENESIS_TIME) for a in authors.values()])
+    block([a.write(Identity(name=n), GENESIS_TIME) for n, a in authors.items()])
     parser = ada.write(
         Contribution(
             title="Streaming parser for bundle files",

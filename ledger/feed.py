@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import schema
-from ledger.crypto import HASH_BYTES
+from ledger.crypto import HASH_BYTES, Keypair
 from ledger.errors import FeedError
-from ledger.records import ZERO_HASH, Record
+from ledger.records import ZERO_HASH, Body, Record, sign_record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,3 +54,36 @@ def extend(head: FeedHead, record: Record, *, reference_time: int, max_skew: int
             f"after the reference time {reference_time}"
         )
     return FeedHead(seq=record.seq, id=record.id, timestamp=record.timestamp)
+
+
+class FeedWriter:
+    """An author's side of a feed for one network: signs each next record, linked to the last."""
+
+    def __init__(self, key: Keypair, network_id: bytes) -> None:
+        self.key = key
+        self.network_id = network_id
+        self.seq = 0
+        self.prev = ZERO_HASH
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key
+
+    def write(self, body: Body, at: int) -> Record:
+        """The author's next record."""
+        record = self.sign(seq=self.seq + 1, prev=self.prev, at=at, body=body)
+        self.seq, self.prev = record.seq, record.id
+        return record
+
+    def sign(
+        self, *, seq: int, prev: bytes, at: int, body: Body, network_id: bytes | None = None
+    ) -> Record:
+        """Any record by this author (a fork, a gap, another network's), without moving the feed."""
+        return sign_record(
+            self.key,
+            network_id if network_id is not None else self.network_id,
+            seq=seq,
+            prev=prev,
+            timestamp=at,
+            body=body,
+        )

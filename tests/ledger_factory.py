@@ -18,17 +18,15 @@ from typing import Any
 from ledger.block import Block, Commit, Precommit
 from ledger.chain import Chain, certify
 from ledger.crypto import Keypair, sha256
+from ledger.feed import FeedWriter
 from ledger.files import open_bundle, write_bundle
 from ledger.genesis import Genesis, Param
 from ledger.records import (
-    ZERO_HASH,
-    Body,
     Contribution,
     Endorsement,
     Equivocation,
     Identity,
     Record,
-    sign_record,
 )
 from ledger.state import Apply, LedgerState
 from ledger.store import Store
@@ -47,38 +45,12 @@ def keypair(label: str) -> Keypair:
     return Keypair.from_seed(sha256(b"commons-tests/" + label.encode()))
 
 
-class Author:
-    """A member writing its own hash-linked feed for one network."""
+class Author(FeedWriter):
+    """A named member writing its own hash-linked feed for one network."""
 
     def __init__(self, name: str, key: Keypair, network_id: bytes) -> None:
+        super().__init__(key, network_id)
         self.name = name
-        self.key = key
-        self.network_id = network_id
-        self.seq = 0
-        self.prev = ZERO_HASH
-
-    @property
-    def public_key(self) -> bytes:
-        return self.key.public_key
-
-    def write(self, body: Body, at: int) -> Record:
-        """The author's next record."""
-        record = self.sign(seq=self.seq + 1, prev=self.prev, at=at, body=body)
-        self.seq, self.prev = record.seq, record.id
-        return record
-
-    def sign(
-        self, *, seq: int, prev: bytes, at: int, body: Body, network_id: bytes | None = None
-    ) -> Record:
-        """Any record by this author (a fork, a gap, another network's), without moving the feed."""
-        return sign_record(
-            self.key,
-            network_id if network_id is not None else self.network_id,
-            seq=seq,
-            prev=prev,
-            timestamp=at,
-            body=body,
-        )
 
 
 def genesis_of(
