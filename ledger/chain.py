@@ -19,7 +19,7 @@ from ledger.crypto import Keypair
 from ledger.errors import InvalidData
 from ledger.feed import extend
 from ledger.genesis import Genesis
-from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of
+from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of, root_of_hashes
 from ledger.records import Equivocation, Record
 from ledger.state import DOUBLE_VOTE, Apply, LedgerState, no_transition
 from ledger.vote_evidence import DoubleVote
@@ -64,8 +64,10 @@ class Chain:
         several cores). `commit`, if given, must certify `block` too, or nothing is applied."""
         header = self._check_header(block.header)
         with self._attempt() as attempt:
-            self._execute(block, check_signatures=not signatures_checked, nodes=attempt.nodes)
-            self._check_roots(header, [r.raw for r in block.records])
+            leaves = self._execute(
+                block, check_signatures=not signatures_checked, nodes=attempt.nodes
+            )
+            self._check_roots(header, leaves)
             if commit is not None:
                 self._check_commit(commit, header)
             attempt.keep = True
@@ -76,8 +78,7 @@ class Chain:
         """Raise unless `block` would be accepted by `append`; change nothing."""
         header = self._check_header(block.header)
         with self._attempt():
-            self._execute(block, check_signatures=True)
-            self._check_roots(header, [r.raw for r in block.records])
+            self._check_roots(header, self._execute(block, check_signatures=True))
 
     def propose(
         self, records: Sequence[Record], *, proposer: bytes, last_commit: Commit | None
@@ -189,11 +190,13 @@ class Chain:
 
     def _execute(
         self, block: Block, *, check_signatures: bool, nodes: list[CompletedNode] | None = None
-    ) -> None:
+    ) -> list[bytes]:
         """Every state change a block makes: feeds, evidence, log, validators, the transition.
-        `nodes`, if given, gathers the Merkle log nodes the block's records complete."""
+        `nodes`, if given, gathers the Merkle log nodes the block's records complete. Returns
+        the records' leaf hashes (the log's and the records root's)."""
         header = block.header
         max_skew = self.state.param("max_skew_ms")
+        leaves = []
         for record in block.records:
             try:
                 if check_signatures:
@@ -207,15 +210,18 @@ class Chain:
             except InvalidData as e:
                 raise BlockError(f"block {header.height} record {record.id.hex()}: {e}") from e
             self.state.set_feed_head(record.author, head)
+            leaf = leaf_hash(record.raw)
+            leaves.append(leaf)
             if nodes is None:
-                self.log.append_hash(leaf_hash(record.raw))
+                self.log.append_hash(leaf)
             else:
-                nodes += self.log.append_hash_nodes(leaf_hash(record.raw))
+                nodes += self.log.append_hash_nodes(leaf)
         self.state.set_validators("current", self.state.validators("next"))
         self.state.set_validators("next", self.state.validators("after"))
         self.apply(self.state, block)
         if self.state.validator_change is not None:
             self.state.set_validators("after", self.state.validator_change)
+        return leaves
 
     def _record_evidence(self, evidence: Equivocation, evidence_id: bytes) -> None:
         evidence.verify(self.network_id)
@@ -243,9 +249,9 @@ class Chain:
             )
         self.state.put(key, evidence_id)
 
-    def _check_roots(self, header: Header, records: list[bytes]) -> None:
+    def _check_roots(self, header: Header, leaves: list[bytes]) -> None:
         h = header.height
-        if root_of(records) != header.records_root:
+        if root_of_hashes(leaves) != header.records_root:
             raise BlockError(f"block {h}: records_root does not match its records")
         if header.log_size != self.log.size:
             raise BlockError(f"block {h}: log_size {header.log_size}, expected {self.log.size}")

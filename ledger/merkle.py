@@ -55,9 +55,14 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def root_of(leaves: Sequence[bytes]) -> bytes:
     """The RFC 9162 root over `leaves` (leaf inputs, not hashes); `EMPTY_ROOT` for no leaves."""
+    return root_of_hashes([leaf_hash(leaf) for leaf in leaves])
+
+
+def root_of_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The RFC 9162 root over leaves given by their leaf hashes."""
     log = MerkleLog(keep_nodes=False)
-    for leaf in leaves:
-        log.append(leaf)
+    for h in leaf_hashes:
+        log.append_hash(h)
     return log.root()
 
 
