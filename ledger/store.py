@@ -11,10 +11,13 @@ Every write is laid out to land at the end of a table or of a small index, becau
 hashes (record ids, state keys) scatter over a B-tree: a block of a thousand records would dirty
 a page per record in each such tree, and the pages written per block would grow with the ledger.
 So the state is stored as an append-only log of changes (the last change of a key wins),
-rewritten from memory when it holds more than twice the live keys plus COMPACT_SLACK rows; records
-are found by id and by (author, seq) through indexes on 8-byte integer prefixes of the id and the
-author, a third of the size of indexes on the whole values, and the lookup compares the whole
-value.
+rewritten from memory when it holds more than twice the live keys plus COMPACT_SLACK rows. Records
+are found by id and by (author, seq) through index tables on 8-byte integer prefixes of the id
+and the author (a third of the size of indexes on the whole values; the lookup compares the whole
+value), filled in sorted batches of INDEX_BATCH records or more, in the transaction of the block
+that completes a batch: each index page is then rewritten about once per batch instead of once
+per block. The records not indexed yet are found through a map in memory, rebuilt from their
+rows when the store is opened.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from ledger.records import Record, decode_record
 from ledger.state import Apply, LedgerState, no_transition
 from ledger.statetree import StateTree
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _LEVEL_SHIFT = 48  # merkle node key = level << 48 | index
 _QUERY_KEYS = 8192  # keys in one IN (...) query, well under SQLite's variable limit
 
@@ -86,14 +89,23 @@ CREATE TABLE records (
     id_prefix INTEGER NOT NULL,
     author_prefix INTEGER NOT NULL
 );
-CREATE INDEX records_by_id ON records (id_prefix);
-CREATE INDEX records_by_feed ON records (author_prefix, seq);
+CREATE TABLE record_ids (
+    id_prefix INTEGER NOT NULL, leaf INTEGER NOT NULL, PRIMARY KEY (id_prefix, leaf)
+) WITHOUT ROWID;
+CREATE TABLE feed_index (
+    author_prefix INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    leaf INTEGER NOT NULL,
+    PRIMARY KEY (author_prefix, seq, leaf)
+) WITHOUT ROWID;
 CREATE TABLE commits (height INTEGER PRIMARY KEY, commit_ BLOB NOT NULL);
 CREATE TABLE merkle (key INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE state (change INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB);
 """
 COMPACT_SLACK = 4096
 """The state log is rewritten once it holds more than twice the live keys plus this many rows."""
+INDEX_BATCH = 16_384
+"""Records are added to the lookup index tables once at least this many wait for it."""
 
 
 def _prefix(value: bytes) -> int:
@@ -127,6 +139,7 @@ class Store:
         self._chain: Chain | None = None
         self._state_rows = 0  # rows in the state log, once the chain is loaded
         self._broken: str | None = None  # why the store refuses all work, if it must
+        self.index_batch = INDEX_BATCH
 
     @property
     def chain(self) -> Chain:
@@ -157,7 +170,11 @@ class Store:
                         db.execute(statement)
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [("schema", str(SCHEMA_VERSION).encode()), ("genesis", genesis.to_json())],
+                    [
+                        ("schema", str(SCHEMA_VERSION).encode()),
+                        ("genesis", genesis.to_json()),
+                        ("indexed", b"0"),
+                    ],
                 )
                 db.executemany(
                     "INSERT INTO state (key, value) VALUES (?, ?)",
@@ -279,10 +296,11 @@ class Store:
         header = block.header
         nodes = [(_node_key(level, index), h) for level, index, h in applied.log_nodes]
         records = []
-        for offset, record in enumerate(block.records):
+        unindexed = self._head.unindexed
+        for leaf, record in enumerate(block.records, first_leaf):
             records.append(
                 (
-                    first_leaf + offset,
+                    leaf,
                     record.id,
                     record.author,
                     record.seq,
@@ -292,6 +310,11 @@ class Store:
                     _prefix(record.author),
                 )
             )
+            unindexed.add(leaf, record.id, record.author, record.seq)
+        index = None
+        if chain.log.size - unindexed.start >= self.index_batch:
+            index = (unindexed.start, chain.log.size)
+            unindexed.drop_below(chain.log.size)  # should the write fail, the head is reread
         commits = []
         if header.last_commit is not None:
             commits.append((header.height - 1, encode_commit(header.last_commit)))
@@ -313,7 +336,7 @@ class Store:
             header.record_count,
             int(header.new_validators is not None),
         )
-        return _Rows(block_row, records, nodes, commits, changes, rewrite)
+        return _Rows(block_row, records, nodes, commits, changes, rewrite, index)
 
     def add_commit(self, commit: Commit) -> None:
         """Store the certificate of the tip block (it reaches the next header only later)."""
@@ -334,6 +357,20 @@ class Store:
             if rows.rewrite:
                 db.execute("DELETE FROM state")
             db.executemany("INSERT INTO state (key, value) VALUES (?, ?)", rows.state)
+            if rows.index is not None:
+                db.execute(
+                    "INSERT INTO record_ids SELECT id_prefix, leaf FROM records "
+                    "WHERE leaf >= ? AND leaf < ? ORDER BY id_prefix, leaf",
+                    rows.index,
+                )
+                db.execute(
+                    "INSERT INTO feed_index SELECT author_prefix, seq, leaf FROM records "
+                    "WHERE leaf >= ? AND leaf < ? ORDER BY author_prefix, seq, leaf",
+                    rows.index,
+                )
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'indexed'", (b"%d" % rows.index[1],)
+                )
 
     # reading
 
@@ -399,17 +436,30 @@ class Store:
         return None if row is None else decode_commit(row[0])
 
     def record(self, record_id: bytes) -> StoredRecord | None:
+        leaf = self._head.unindexed.by_id.get(record_id)
+        if leaf is not None:
+            return self._record_at_leaf(leaf)
         row = self._db.execute(
-            "SELECT raw, leaf, height, id FROM records WHERE id_prefix = ? AND id = ?",
+            "SELECT r.raw, r.leaf, r.height, r.id FROM record_ids i JOIN records r "
+            "ON r.leaf = i.leaf WHERE i.id_prefix = ? AND r.id = ?",
             (_prefix(record_id), record_id),
         ).fetchone()
         return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
+        leaf = self._head.unindexed.by_feed.get((author, seq))
+        if leaf is not None:
+            return self._record_at_leaf(leaf)
         row = self._db.execute(
-            "SELECT raw, leaf, height, id FROM records "
-            "WHERE author_prefix = ? AND seq = ? AND author = ?",
+            "SELECT r.raw, r.leaf, r.height, r.id FROM feed_index i JOIN records r "
+            "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ?",
             (_prefix(author), seq, author),
+        ).fetchone()
+        return None if row is None else _stored_record(row)
+
+    def _record_at_leaf(self, leaf: int) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT raw, leaf, height, id FROM records WHERE leaf = ?", (leaf,)
         ).fetchone()
         return None if row is None else _stored_record(row)
 
@@ -471,7 +521,8 @@ class Store:
     def check_derived(self, replayed: Chain, *, blocks_checked: bool = False) -> None:
         """Raise StoreError unless everything the store keeps beside the blocks agrees with
         `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
-        Merkle nodes, the certificates, and the record and block index columns. With
+        Merkle nodes, the certificates, the record and block index columns, and the lookup
+        tables built from the record columns. With
         `blocks_checked`, `check_block` has seen every block: the records are not read again."""
         self._check_index()
         differs = replayed.state.first_difference(_stored_state(self.path, self._db)[0])
@@ -487,6 +538,7 @@ class Store:
         expected_nodes = 2 * size - size.bit_count()  # every completed perfect subtree
         if total != expected_nodes:
             raise StoreError(f"store holds {total} Merkle nodes, the log has {expected_nodes}")
+        self._check_lookup_tables()
 
     def _check_records_and_nodes(self) -> None:
         """Every record row's columns against its bytes, every Merkle node against the log
@@ -545,6 +597,26 @@ class Store:
         if misplaced is not None:
             rid, height = bytes(misplaced[0]).hex(), misplaced[1]
             raise StoreError(f"record {rid}: stored height {height} is not its block's")
+
+    def _check_lookup_tables(self) -> None:
+        """Each index table holds one row per record before the index mark, with that record's
+        lookup columns, and nothing else."""
+        indexed = self._head.unindexed.start
+        for table, columns in (
+            ("record_ids", ("id_prefix",)),
+            ("feed_index", ("author_prefix", "seq")),
+        ):
+            same = " AND ".join(f"r.{c} = i.{c}" for c in columns)
+            rows, matching = self._db.execute(
+                f"SELECT COUNT(*), SUM(r.leaf IS NOT NULL AND i.leaf < ?) FROM {table} i "  # noqa: S608
+                f"LEFT JOIN records r ON r.leaf = i.leaf AND {same}",
+                (indexed,),
+            ).fetchone()
+            if rows != indexed or (matching or 0) != indexed:
+                raise StoreError(
+                    f"stored lookup table {table} is not the index of the first {indexed} "
+                    f"records: {rows} rows, {matching or 0} of them a record's"
+                )
 
     def _commit_raw(self, height: int) -> bytes | None:
         row = self._db.execute("SELECT commit_ FROM commits WHERE height = ?", (height,)).fetchone()
@@ -669,6 +741,29 @@ class _Rows:
     commits: list[tuple[int, bytes]]
     state: list[tuple[bytes, bytes | None]]  # changes to log (None: deleted)
     rewrite: bool  # the log is replaced by `state`, every live key, instead of extended
+    index: tuple[int, int] | None  # leaves [from, to) to add to the lookup index tables
+
+
+class _Unindexed:
+    """The stored records not in the lookup index tables yet (leaves from `start` on), by id
+    and by (author, seq)."""
+
+    __slots__ = ("by_feed", "by_id", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.by_id: dict[bytes, int] = {}
+        self.by_feed: dict[tuple[bytes, int], int] = {}
+
+    def add(self, leaf: int, record_id: bytes, author: bytes, seq: int) -> None:
+        self.by_id[record_id] = leaf
+        self.by_feed[author, seq] = leaf
+
+    def drop_below(self, leaf: int) -> None:
+        """Forget the records before `leaf`: the index tables hold them now."""
+        self.start = leaf
+        self.by_id = {k: v for k, v in self.by_id.items() if v >= leaf}
+        self.by_feed = {k: v for k, v in self.by_feed.items() if v >= leaf}
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,6 +775,7 @@ class _Head:
     tip: Tip
     log: MerkleLog
     state_root: bytes | None  # the tip header's; None at genesis
+    unindexed: _Unindexed
 
     def chain(self, path: Path, values: dict[bytes, bytes]) -> Chain:
         """The chain at this tip with the state `values`, checked against the tip."""
@@ -731,11 +827,12 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
             f"store {path} has {count} blocks but heights up to {top}: a block is missing"
         )
     leaves = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    unindexed = _unindexed(path, db, meta.get("indexed"), leaves)
     if top == 0:
         if leaves:
             raise StoreError(f"store {path} holds {leaves} records but no block")
         genesis_tip = Tip(height=0, block_id=genesis.network_id, time=genesis.time)
-        return _Head(genesis, apply, genesis_tip, MerkleLog(keep_nodes=False), None)
+        return _Head(genesis, apply, genesis_tip, MerkleLog(keep_nodes=False), None, unindexed)
     row = db.execute(
         "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (top,)
     ).fetchone()
@@ -748,4 +845,23 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     if log.root() != header.log_root:
         raise StoreError(f"store {path}: its Merkle log does not match block {top}'s log root")
     tip = Tip(height=top, block_id=header.id, time=header.time)
-    return _Head(genesis, apply, tip, log, header.state_root)
+    return _Head(genesis, apply, tip, log, header.state_root, unindexed)
+
+
+def _unindexed(
+    path: Path, db: sqlite3.Connection, indexed: bytes | None, leaves: int
+) -> _Unindexed:
+    """The records past the index tables, as the meta row `indexed` says where they start."""
+    if type(indexed) is not bytes or not indexed.isdigit() or int(indexed) > leaves:
+        raise StoreError(
+            f"store {path} is damaged: its index mark {indexed!r} is not a record count up to "
+            f"{leaves}"
+        )
+    unindexed = _Unindexed(int(indexed))
+    rows = db.execute(
+        "SELECT leaf, id, author, seq FROM records WHERE leaf >= ? ORDER BY leaf",
+        (unindexed.start,),
+    )
+    for leaf, record_id, author, seq in rows:
+        unindexed.add(leaf, record_id, author, seq)
+    return unindexed

@@ -85,6 +85,10 @@ def next_records(store: Store, rng: random.Random) -> list[Record]:
     return records
 
 
+INDEX_BATCH = 7
+"""Small, so that kills also land in the transactions that fill the lookup index tables."""
+
+
 def die_before_statement(n: int) -> None:
     """Make every new SQLite connection SIGKILL this process just before its n-th statement."""
     real_connect = sqlite3.connect
@@ -122,6 +126,7 @@ def main(argv: list[str]) -> int:
     if store.genesis.network_id != genesis().network_id:
         print("open-failed the store belongs to another genesis", flush=True)
         return 3
+    store.index_batch = INDEX_BATCH
     solo = SoloValidator(store, VALIDATOR)
     print(f"ready {store.tip.height}", flush=True)
     while True:

@@ -753,6 +753,54 @@ def test_a_failed_write_stops_extend_at_the_block_before(
         assert store.chain.state.root() == history.state_root
 
 
+def assert_lookups(store: Store, history: History, stored_blocks: int) -> None:
+    """Every record of the first `stored_blocks` blocks is found by id and by (author, seq) at
+    its leaf and height; no record of a later block is."""
+    leaf = 0
+    for block in history.blocks:
+        for record in block.records:
+            found = [store.record(record.id), store.record_at(record.author, record.seq)]
+            if block.height > stored_blocks:
+                assert found == [None, None], f"block {block.height} is not stored"
+                continue
+            for hit in found:
+                assert hit is not None, f"record at leaf {leaf} is lost"
+                assert (hit.record.raw, hit.leaf, hit.height) == (record.raw, leaf, block.height)
+            leaf += 1
+
+
+@pytest.mark.parametrize("failing", range(1, len(RECORD_COUNTS) + 1))
+def test_lookups_survive_a_failed_write_whether_or_not_it_filled_the_index(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    """With index batches of three records, some failed writes would have filled the lookup
+    tables and some not: either way the store answers for exactly the blocks on disk, then
+    goes on, and an audit finds the tables it wrote to be the index of its records."""
+    path = tmp_path / "ledger.sqlite"
+    with new_store(path, history) as store:
+        store.index_batch = 3
+        with monkeypatch.context() as patch:
+            failing_writes(patch, failing)
+            with pytest.raises(StoreError, match=f"cannot store block {failing}"):
+                store.extend(certified(history, history.blocks), InlineChecker())
+        assert_lookups(store, history, failing - 1)
+        store.extend(certified(history, history.blocks)[failing - 1 :], InlineChecker())
+        assert_lookups(store, history, len(history.blocks))
+    with Store.open(path, rules=commons_rules) as store:
+        assert_lookups(store, history, len(history.blocks))
+        tip = store.tip.height
+        report, replayed = audit(
+            store.genesis,
+            store.raw_blocks(),
+            lambda: store.commit(tip),
+            apply=commons_rules(store.genesis),
+        )
+        assert report.ok, report.failure
+        store.check_derived(replayed)
+    # batches closed with blocks 1, 3, 6 and 8: fourteen records indexed, two found in memory
+    assert len(table_rows(path)["record_ids"]) == 14
+
+
 def test_a_failed_write_outranks_a_refusal_met_while_it_was_in_flight(
     history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

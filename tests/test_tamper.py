@@ -971,6 +971,41 @@ def s_record_height_column(o: Original, db: Path) -> list[str]:
     return [o.record("grace-2").id.hex()[:16] + "|block 3"]
 
 
+def s_id_index_row_deleted(o: Original, db: Path) -> list[str]:
+    """record(id) would no longer find grace-2: the index tables hold the first six records."""
+    assert sql(db, "DELETE FROM record_ids WHERE leaf = 5") == 1
+    return ["stored lookup table record_ids is not the index of the first 6 records: 5 rows"]
+
+
+def s_id_index_row_moved(o: Original, db: Path) -> list[str]:
+    """record(grace-2's id) would look at another leaf (it compares the id, and finds none)."""
+    assert sql(db, "UPDATE record_ids SET leaf = 4 WHERE leaf = 5") == 1
+    return ["lookup table record_ids is not the index of the first 6 records: 6 rows, 5 of"]
+
+
+def s_feed_index_row_changed(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE feed_index SET seq = 9 WHERE leaf = 5") == 1
+    return ["lookup table feed_index is not the index of the first 6 records: 6 rows, 5 of"]
+
+
+def s_feed_index_row_added(o: Original, db: Path) -> list[str]:
+    """An index row for ada-4 (leaf 8), past the index mark: found in memory, never there."""
+    ada_4 = o.record("ada-4")
+    prefix = int.from_bytes(ada_4.author[:8], "big", signed=True)
+    assert sql(db, "INSERT INTO feed_index VALUES (?, ?, 8)", (prefix, ada_4.seq)) == 1
+    return ["lookup table feed_index is not the index of the first 6 records: 7 rows, 6 of"]
+
+
+def s_index_mark_lowered(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE meta SET value = ? WHERE key = 'indexed'", (b"3",)) == 1
+    return ["lookup table record_ids is not the index of the first 3 records: 6 rows, 3 of"]
+
+
+def s_index_mark_beyond_the_records(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE meta SET value = ? WHERE key = 'indexed'", (b"11",)) == 1
+    return ["its index mark b'11' is not a record count up to 10"]
+
+
 def s_validator_change_flag(o: Original, db: Path) -> list[str]:
     sql(db, "UPDATE blocks SET validator_change = 1 WHERE height = 3")
     return [r"block 3\b"]
@@ -1016,6 +1051,12 @@ STORE_CASES: dict[str, StoreCase] = {
     "record-raw-not-bytes": s_record_raw_not_bytes,
     "state-row-not-bytes": s_state_row_not_bytes,
     "block-validator-change-flag-set": s_validator_change_flag,
+    "id-index-row-deleted": s_id_index_row_deleted,
+    "id-index-row-moved": s_id_index_row_moved,
+    "feed-index-row-changed": s_feed_index_row_changed,
+    "feed-index-row-added": s_feed_index_row_added,
+    "index-mark-lowered": s_index_mark_lowered,
+    "index-mark-beyond-the-records": s_index_mark_beyond_the_records,
 }
 
 
@@ -1026,6 +1067,8 @@ DERIVED_ROW_CASES = {
         "merkle-row-deleted",
         "record-index-lookup-prefix-changed",
         "record-index-seq-column-changed",
+        "id-index-row-deleted",
+        "feed-index-row-changed",
     )
 }
 
