@@ -280,7 +280,7 @@ def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> Non
     """A store also keeps derived data (state, Merkle nodes): it must agree with the replay."""
     try:
         store.check_derived(chain, blocks_checked=True)
-        report.extra_checks.append("stored state and Merkle nodes match the replay")
+        report.extra_checks.append("stored state, Merkle nodes and lookup tables match the replay")
     except LedgerError as e:
         report.failure = f"store: {e}"
 

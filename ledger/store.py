@@ -16,8 +16,10 @@ are found by id and by (author, seq) through index tables on 8-byte integer pref
 and the author (a third of the size of indexes on the whole values; the lookup compares the whole
 value), filled in sorted batches of INDEX_BATCH records or more, in the transaction of the block
 that completes a batch: each index page is then rewritten about once per batch instead of once
-per block. The records not indexed yet are found through a map in memory, rebuilt from their
-rows when the store is opened.
+per block (while an index has fewer pages than a batch has records, up to a few million records;
+beyond that most records of a batch land on a page of their own again). The records not indexed
+yet are found through a map in memory, rebuilt from their rows when the store is opened. Opening
+compares the tables with the schema, so the index tables keep their primary keys.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from ledger import codec
@@ -106,6 +109,11 @@ COMPACT_SLACK = 4096
 """The state log is rewritten once it holds more than twice the live keys plus this many rows."""
 INDEX_BATCH = 16_384
 """Records are added to the lookup index tables once at least this many wait for it."""
+_LOOKUP_TABLES = {
+    "record_ids": "i.id_prefix = r.id_prefix AND i.leaf = r.leaf",
+    "feed_index": "i.author_prefix = r.author_prefix AND i.seq = r.seq AND i.leaf = r.leaf",
+}
+"""Each index table, and when its row `i` is the one of record row `r`."""
 
 
 def _prefix(value: bytes) -> int:
@@ -136,10 +144,11 @@ class Store:
         self.path = path
         self._db = db
         self._head = head
+        self._unindexed = _load_unindexed(path, db, head.log.size)  # as committed
+        self._index_from = self._unindexed.start  # where the next batch starts, once planned
         self._chain: Chain | None = None
         self._state_rows = 0  # rows in the state log, once the chain is loaded
         self._broken: str | None = None  # why the store refuses all work, if it must
-        self.index_batch = INDEX_BATCH
 
     @property
     def chain(self) -> Chain:
@@ -233,6 +242,7 @@ class Store:
         rows = self._apply(block, commit, signatures_checked=signatures_checked)
         with self._writing(block.height):
             self._write(rows)
+        self._written(rows)
 
     def extend(
         self, items: Iterable[tuple[RawBlock, Commit | None]], checker: RecordChecker
@@ -244,26 +254,36 @@ class Store:
         transaction. A failed write outranks a refusal met meanwhile: it is the error raised.
         Returns the number of blocks appended."""
         appended = 0
-        writing: tuple[Future[None], int] | None = None  # the write in flight, its height
+        writing: tuple[Future[None], _Rows] | None = None  # the write in flight, its rows
+
+        def wait() -> None:
+            nonlocal writing, appended
+            if writing is not None:
+                (write, rows), writing = writing, None
+                with self._writing(rows.block[0]):
+                    write.result()
+                self._written(rows)
+                appended += 1
+
         with ThreadPoolExecutor(1, thread_name_prefix="store-writer") as writer:
             try:
                 for block, records_checked, commit in checked(
                     items, checker, self.genesis.network_id
                 ):
                     rows = self._apply(block, commit, signatures_checked=records_checked)
-                    if writing is not None:
-                        (write, height), writing = writing, None
-                        with self._writing(height):
-                            write.result()
-                        appended += 1
-                    writing = (writer.submit(self._write, rows), block.height)
+                    wait()
+                    writing = (writer.submit(self._write, rows), rows)
             finally:
-                if writing is not None:
-                    (write, height), writing = writing, None
-                    with self._writing(height):
-                        write.result()
-                    appended += 1
+                wait()
         return appended
+
+    def _written(self, rows: _Rows) -> None:
+        """After `rows` are committed: their records are found in memory until a batch puts
+        them in the index tables."""
+        for leaf, record_id, author, seq, *_ in rows.records:
+            self._unindexed.add(leaf, record_id, author, seq)
+        if rows.index is not None:
+            self._unindexed.drop_below(rows.index[1])
 
     @contextmanager
     def _writing(self, height: int) -> Iterator[None]:
@@ -283,6 +303,8 @@ class Store:
         apply = self._head.apply
         try:
             self._head = _load_head(self.path, self._db, lambda _: apply)
+            self._unindexed = _load_unindexed(self.path, self._db, self._head.log.size)
+            self._index_from = self._unindexed.start
         except (sqlite3.Error, LedgerError) as e:
             self._broken = f"store {self.path} cannot be reread after a failed write: {e}"
             raise StoreError(self._broken) from e
@@ -296,7 +318,6 @@ class Store:
         header = block.header
         nodes = [(_node_key(level, index), h) for level, index, h in applied.log_nodes]
         records = []
-        unindexed = self._head.unindexed
         for leaf, record in enumerate(block.records, first_leaf):
             records.append(
                 (
@@ -310,11 +331,10 @@ class Store:
                     _prefix(record.author),
                 )
             )
-            unindexed.add(leaf, record.id, record.author, record.seq)
         index = None
-        if chain.log.size - unindexed.start >= self.index_batch:
-            index = (unindexed.start, chain.log.size)
-            unindexed.drop_below(chain.log.size)  # should the write fail, the head is reread
+        if chain.log.size - self._index_from >= INDEX_BATCH:
+            index = (self._index_from, chain.log.size)
+            self._index_from = chain.log.size  # should the write fail, the disk is reread
         commits = []
         if header.last_commit is not None:
             commits.append((header.height - 1, encode_commit(header.last_commit)))
@@ -436,7 +456,7 @@ class Store:
         return None if row is None else decode_commit(row[0])
 
     def record(self, record_id: bytes) -> StoredRecord | None:
-        leaf = self._head.unindexed.by_id.get(record_id)
+        leaf = self._unindexed.by_id.get(record_id)
         if leaf is not None:
             return self._record_at_leaf(leaf)
         row = self._db.execute(
@@ -447,13 +467,14 @@ class Store:
         return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
-        leaf = self._head.unindexed.by_feed.get((author, seq))
+        leaf = self._unindexed.by_feed.get((author, seq))
         if leaf is not None:
             return self._record_at_leaf(leaf)
         row = self._db.execute(
             "SELECT r.raw, r.leaf, r.height, r.id FROM feed_index i JOIN records r "
-            "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ?",
-            (_prefix(author), seq, author),
+            "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ? "
+            "AND r.seq = ?",
+            (_prefix(author), seq, author, seq),
         ).fetchone()
         return None if row is None else _stored_record(row)
 
@@ -522,8 +543,14 @@ class Store:
         """Raise StoreError unless everything the store keeps beside the blocks agrees with
         `replayed`, a chain rebuilt from this store's blocks (as an audit does): the state, the
         Merkle nodes, the certificates, the record and block index columns, and the lookup
-        tables built from the record columns. With
-        `blocks_checked`, `check_block` has seen every block: the records are not read again."""
+        tables built from the record columns. With `blocks_checked`, `check_block` has seen
+        every block: the records are not read again."""
+        try:
+            self._check_derived(replayed, blocks_checked=blocks_checked)
+        except sqlite3.Error as e:
+            raise StoreError(f"store {self.path} is damaged: {e!r}") from e
+
+    def _check_derived(self, replayed: Chain, *, blocks_checked: bool) -> None:
         self._check_index()
         differs = replayed.state.first_difference(_stored_state(self.path, self._db)[0])
         if differs is not None:
@@ -599,23 +626,20 @@ class Store:
             raise StoreError(f"record {rid}: stored height {height} is not its block's")
 
     def _check_lookup_tables(self) -> None:
-        """Each index table holds one row per record before the index mark, with that record's
-        lookup columns, and nothing else."""
-        indexed = self._head.unindexed.start
-        for table, columns in (
-            ("record_ids", ("id_prefix",)),
-            ("feed_index", ("author_prefix", "seq")),
-        ):
-            same = " AND ".join(f"r.{c} = i.{c}" for c in columns)
-            rows, matching = self._db.execute(
-                f"SELECT COUNT(*), SUM(r.leaf IS NOT NULL AND i.leaf < ?) FROM {table} i "  # noqa: S608
-                f"LEFT JOIN records r ON r.leaf = i.leaf AND {same}",
+        """Each index table holds one row for each record before the index mark, with that
+        record's lookup columns, and no other row (their primary keys make rows unique)."""
+        indexed = self._unindexed.start
+        for table, same in _LOOKUP_TABLES.items():
+            rows = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - ours
+            found = self._db.execute(
+                f"SELECT COUNT(*) FROM records r WHERE r.leaf < ? "  # noqa: S608 - ours
+                f"AND EXISTS (SELECT 1 FROM {table} i WHERE {same})",
                 (indexed,),
-            ).fetchone()
-            if rows != indexed or (matching or 0) != indexed:
+            ).fetchone()[0]
+            if rows != indexed or found != indexed:
                 raise StoreError(
                     f"stored lookup table {table} is not the index of the first {indexed} "
-                    f"records: {rows} rows, {matching or 0} of them a record's"
+                    f"records: it has {rows} rows, and {found} of those records have theirs"
                 )
 
     def _commit_raw(self, height: int) -> bytes | None:
@@ -775,7 +799,6 @@ class _Head:
     tip: Tip
     log: MerkleLog
     state_root: bytes | None  # the tip header's; None at genesis
-    unindexed: _Unindexed
 
     def chain(self, path: Path, values: dict[bytes, bytes]) -> Chain:
         """The chain at this tip with the state `values`, checked against the tip."""
@@ -809,6 +832,14 @@ def _stored_state(path: Path, db: sqlite3.Connection) -> tuple[dict[bytes, bytes
     return values, rows
 
 
+@cache
+def _schema_tables() -> frozenset[tuple[str, str, str, str | None]]:
+    """What sqlite_master lists for a store of this schema: tables, indexes and their SQL."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(_SCHEMA)
+        return frozenset(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+
+
 def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     check = db.execute("PRAGMA quick_check").fetchall()
     if check != [("ok",)]:
@@ -819,6 +850,12 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
             f"store {path} has schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}: export "
             "it with the release that wrote it, then import the bundle"
         )
+    tables = set(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    if tables != _schema_tables():
+        changed = sorted({row[1] for row in tables ^ _schema_tables()})
+        raise StoreError(
+            f"store {path} is damaged: {', '.join(changed)} not as schema {SCHEMA_VERSION} has it"
+        )
     genesis = Genesis.from_json(meta["genesis"])
     apply = rules(genesis)
     count, top = db.execute("SELECT COUNT(*), COALESCE(MAX(height), 0) FROM blocks").fetchone()
@@ -827,12 +864,11 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
             f"store {path} has {count} blocks but heights up to {top}: a block is missing"
         )
     leaves = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-    unindexed = _unindexed(path, db, meta.get("indexed"), leaves)
     if top == 0:
         if leaves:
             raise StoreError(f"store {path} holds {leaves} records but no block")
         genesis_tip = Tip(height=0, block_id=genesis.network_id, time=genesis.time)
-        return _Head(genesis, apply, genesis_tip, MerkleLog(keep_nodes=False), None, unindexed)
+        return _Head(genesis, apply, genesis_tip, MerkleLog(keep_nodes=False), None)
     row = db.execute(
         "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (top,)
     ).fetchone()
@@ -845,19 +881,18 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     if log.root() != header.log_root:
         raise StoreError(f"store {path}: its Merkle log does not match block {top}'s log root")
     tip = Tip(height=top, block_id=header.id, time=header.time)
-    return _Head(genesis, apply, tip, log, header.state_root, unindexed)
+    return _Head(genesis, apply, tip, log, header.state_root)
 
 
-def _unindexed(
-    path: Path, db: sqlite3.Connection, indexed: bytes | None, leaves: int
-) -> _Unindexed:
-    """The records past the index tables, as the meta row `indexed` says where they start."""
-    if type(indexed) is not bytes or not indexed.isdigit() or int(indexed) > leaves:
+def _load_unindexed(path: Path, db: sqlite3.Connection, leaves: int) -> _Unindexed:
+    """The records past the index tables, from the leaf the meta row `indexed` names."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+    mark = None if row is None else row[0]
+    if type(mark) is not bytes or not (mark.isdigit() and len(mark) <= 19 and int(mark) <= leaves):
         raise StoreError(
-            f"store {path} is damaged: its index mark {indexed!r} is not a record count up to "
-            f"{leaves}"
+            f"store {path} is damaged: its index mark {mark!r} is not a record count up to {leaves}"
         )
-    unindexed = _Unindexed(int(indexed))
+    unindexed = _Unindexed(int(mark))
     rows = db.execute(
         "SELECT leaf, id, author, seq FROM records WHERE leaf >= ? ORDER BY leaf",
         (unindexed.start,),

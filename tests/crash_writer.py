@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import ledger.store
 from ledger.crypto import Keypair
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis, make_genesis
@@ -114,6 +115,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 3:
         die_before_statement(int(argv[3]))
     rng = random.Random(seed)
+    ledger.store.INDEX_BATCH = INDEX_BATCH
     if path.exists():
         try:
             store = Store.open(path)
@@ -126,7 +128,6 @@ def main(argv: list[str]) -> int:
     if store.genesis.network_id != genesis().network_id:
         print("open-failed the store belongs to another genesis", flush=True)
         return 3
-    store.index_batch = INDEX_BATCH
     solo = SoloValidator(store, VALIDATOR)
     print(f"ready {store.tip.height}", flush=True)
     while True:

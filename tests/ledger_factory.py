@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from ledger import store as store_module
+from ledger.audit import audit
 from ledger.block import Block, Commit, Precommit
 from ledger.chain import Chain, certify
 from ledger.crypto import Keypair, sha256
@@ -224,6 +228,13 @@ block 3 and finds the last four in memory: lookups and audits meet both kinds.""
 
 
 def build_standard(home: Path, *, validators: str = "solo") -> Ledger:
+    """`_build_standard`, its store filling the index tables in batches of six records."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "INDEX_BATCH", STANDARD_INDEX_BATCH)
+        return _build_standard(home, validators=validators)
+
+
+def _build_standard(home: Path, *, validators: str) -> Ledger:
     """Three authors in seven blocks, one equivocation caught, stored in `home/ledger.sqlite`.
 
     1: identities of ada, grace, linus (ada-1, grace-1, linus-1)
@@ -244,7 +255,6 @@ def build_standard(home: Path, *, validators: str = "solo") -> Ledger:
     authors = {name: Author(name, key, genesis.network_id) for name, key in member_keys}
     home.mkdir(parents=True, exist_ok=True)
     store = Store.create(home / LEDGER_FILE, genesis, rules=commons_rules)
-    store.index_batch = STANDARD_INDEX_BATCH
     ledger = Ledger(genesis=genesis, home=home, validators=vals, authors=authors)
     solo = SoloValidator(store, vals[0][0]) if validators == "solo" else None
     builder = Builder(genesis, [k for k, _ in vals], store=store)
@@ -299,6 +309,19 @@ def build_standard(home: Path, *, validators: str = "solo") -> Ledger:
     store.close()
     ledger.blocks, ledger.commits = builder.blocks, builder.commits
     return ledger
+
+
+def replay_of(store: Store) -> Chain:
+    """The chain an audit of `store`'s blocks rebuilds (every rule; the audit must pass)."""
+    tip = store.tip.height
+    report, chain = audit(
+        store.genesis,
+        store.raw_blocks(),
+        lambda: store.commit(tip) if tip else None,
+        apply=commons_rules(store.genesis),
+    )
+    assert report.ok, report.failure
+    return chain
 
 
 def copy_ledger(source: Path, home: Path) -> Path:

@@ -218,7 +218,7 @@ def test_audit_of_intact_home_exits_0(ledger: Ledger, capsys: pytest.CaptureFixt
     assert code == 0, err
     assert "intact" in out
     assert ledger.genesis.network_id.hex() in out
-    assert "stored state and Merkle nodes match the replay" in out
+    assert "stored state, Merkle nodes and lookup tables match the replay" in out
 
 
 def test_audit_json_parses_and_counts(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:

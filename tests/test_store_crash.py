@@ -33,6 +33,7 @@ from pathlib import Path
 import crash_writer
 import pytest
 
+from ledger import store as store_module
 from ledger.chain import Chain
 from ledger.errors import LedgerError
 from ledger.records import Record
@@ -577,13 +578,15 @@ def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
 # 5. lookups return the exact signed bytes
 
 
-def test_lookups_after_reopen_give_the_exact_signed_bytes(tmp_path: Path) -> None:
+def test_lookups_after_reopen_give_the_exact_signed_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "INDEX_BATCH", 5)  # some indexed, the last few in memory
     path = tmp_path / "ledger.sqlite"
     rng = random.Random(5)
     signed: list[tuple[Record, int, int]] = []  # record, height, leaf
     headers: dict[int, bytes] = {}
     with Store.create(path, crash_writer.genesis()) as store:
-        store.index_batch = 5  # some records found through the index tables, the last in memory
         solo = SoloValidator(store, crash_writer.VALIDATOR)
         for _ in range(6):
             records = crash_writer.next_records(store, rng)
