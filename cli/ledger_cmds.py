@@ -51,7 +51,7 @@ def open_store(home: Path | None) -> Iterator[Store]:
     path = ledger_path(home)
     if not path.exists():
         raise click.UsageError(f"no ledger in {path.parent} (expected {path})")
-    store = Store.open(path, rules=commons_rules)
+    store = Store.open(path, rules=commons_rules, snapshot=True)
     try:
         yield store
     finally:
@@ -227,7 +227,7 @@ def audit_cmd(
         if not path.exists():
             raise click.UsageError(f"no ledger in {path.parent}: give --home DIR or --bundle FILE")
         try:
-            store = Store.open(path, rules=commons_rules)
+            store = Store.open(path, rules=commons_rules, snapshot=True)
         except StoreError as e:
             raise IntegrityFailure(str(e)) from e
         with store:

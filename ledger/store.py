@@ -50,7 +50,7 @@ from ledger.errors import LedgerError, LocalError
 from ledger.genesis import Genesis
 from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
 from ledger.proof import CertifiedHeader, RecordProof
-from ledger.records import Record, decode_record
+from ledger.records import MAX_SEQ, Record, decode_record
 from ledger.state import Apply, LedgerState, no_transition
 from ledger.statetree import StateTree
 
@@ -149,6 +149,7 @@ class Store:
         self._chain: Chain | None = None
         self._state_rows = 0  # rows in the state log, once the chain is loaded
         self._broken: str | None = None  # why the store refuses all work, if it must
+        self._snapshot = False  # reads one moment of the file, writes nothing
 
     @property
     def chain(self) -> Chain:
@@ -199,14 +200,23 @@ class Store:
         return cls.open(path, rules=rules)
 
     @classmethod
-    def open(cls, path: Path, *, rules: Rules = ledger_only) -> Store:
-        """Open an existing store and rebuild its tip from what it holds. `rules` gives the state
-        transition for the store's genesis (governance's, for a Commons network)."""
+    def open(cls, path: Path, *, rules: Rules = ledger_only, snapshot: bool = False) -> Store:
+        """Open an existing store and rebuild its tip from what it holds, all read in one
+        transaction (so a block another process commits meanwhile is wholly in it or not at
+        all). `rules` gives the state transition for the store's genesis (governance's, for a
+        Commons network). A `snapshot` keeps that transaction until it is closed: whatever it
+        reads (an audit, an export, a proof) is that one moment of the file, and it refuses to
+        write."""
         if not path.is_file():
             raise StoreError(f"no store at {path}")
         db = _connect(path)
         try:
-            return cls(path, db, _load_head(path, db, rules))
+            db.execute("BEGIN")
+            store = cls(path, db, _load_head(path, db, rules))
+            store._snapshot = snapshot
+            if not snapshot:
+                db.rollback()
+            return store
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             db.close()
             raise StoreError(f"store {path} is damaged: {e!r}") from e
@@ -285,6 +295,10 @@ class Store:
         if rows.index is not None:
             self._unindexed.drop_below(rows.index[1])
 
+    def _writable(self) -> None:
+        if self._snapshot:
+            raise StoreError(f"store {self.path} is open as a snapshot: it writes nothing")
+
     @contextmanager
     def _writing(self, height: int) -> Iterator[None]:
         """Around writing block `height`: if it fails, the chain in memory (which has the block)
@@ -302,9 +316,11 @@ class Store:
         self._chain = None
         apply = self._head.apply
         try:
+            self._db.execute("BEGIN")  # one moment of the file, as when opening
             self._head = _load_head(self.path, self._db, lambda _: apply)
             self._unindexed = _load_unindexed(self.path, self._db, self._head.log.size)
             self._index_from = self._unindexed.start
+            self._db.rollback()
         except (sqlite3.Error, LedgerError) as e:
             self._broken = f"store {self.path} cannot be reread after a failed write: {e}"
             raise StoreError(self._broken) from e
@@ -312,6 +328,7 @@ class Store:
     def _apply(self, block: Block, commit: Commit | None, *, signatures_checked: bool) -> _Rows:
         """Verify `block` (and `commit`) against the tip and advance the chain in memory; return
         every row the block changes, so that writing them needs nothing else."""
+        self._writable()
         chain = self.chain
         first_leaf = chain.log.size
         applied = chain.append(block, signatures_checked=signatures_checked, commit=commit)
@@ -360,6 +377,7 @@ class Store:
 
     def add_commit(self, commit: Commit) -> None:
         """Store the certificate of the tip block (it reaches the next header only later)."""
+        self._writable()
         self.chain.verify_commit(commit)
         with self._db:
             self._db.execute(
@@ -467,16 +485,28 @@ class Store:
         return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
+        if not 0 < seq <= MAX_SEQ:
+            return None
         leaf = self._unindexed.by_feed.get((author, seq))
         if leaf is not None:
-            return self._record_at_leaf(leaf)
+            found = self._record_at_leaf(leaf)
+            return None if found is None else self._of_feed(found, author, seq)
         row = self._db.execute(
             "SELECT r.raw, r.leaf, r.height, r.id FROM feed_index i JOIN records r "
             "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ? "
             "AND r.seq = ?",
             (_prefix(author), seq, author, seq),
         ).fetchone()
-        return None if row is None else _stored_record(row)
+        return None if row is None else self._of_feed(_stored_record(row), author, seq)
+
+    def _of_feed(self, found: StoredRecord, author: bytes, seq: int) -> StoredRecord:
+        """`found`, filed as `author`'s record `seq`: its bytes must say so too."""
+        if (found.record.author, found.record.seq) != (author, seq):
+            raise StoreError(
+                f"stored record {found.record.id.hex()} is damaged: it is filed as record {seq} "
+                f"of {author.hex()[:16]}, which it is not"
+            )
+        return found
 
     def _record_at_leaf(self, leaf: int) -> StoredRecord | None:
         row = self._db.execute(
@@ -498,6 +528,12 @@ class Store:
         commit = self.commit(found.height)
         if header is None or commit is None:
             raise StoreError(f"block {found.height} or its certificate is missing from the store")
+        first = header.log_size - header.record_count
+        if not first <= found.leaf < header.log_size:
+            raise StoreError(
+                f"stored record {record_id.hex()} is damaged: its leaf {found.leaf} is not in "
+                f"block {found.height}, which holds leaves {first} to {header.log_size - 1}"
+            )
         changes = []
         for (height,) in self._db.execute(
             "SELECT height FROM blocks WHERE validator_change = 1 AND height < ? ORDER BY height",

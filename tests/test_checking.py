@@ -809,6 +809,39 @@ def test_lookups_compare_whole_values_when_prefixes_collide(
         store.check_derived(replay_of(store))
 
 
+@pytest.mark.parametrize("snapshot", [False, True], ids=["open", "snapshot"])
+def test_opening_reads_one_moment_while_another_writer_fills_the_index(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot: bool
+) -> None:
+    """Another writer (as another process would, through its own connection) commits seven
+    blocks, closing three index batches, between the moment an opening has read the tip and the
+    moment it reads the rest: the opening sees none of them, not an index mark past its records.
+    A snapshot goes on seeing that moment, audits it clean and refuses to write."""
+    monkeypatch.setattr(store_module, "INDEX_BATCH", 3)
+    path = tmp_path / "ledger.sqlite"
+    items = certified(history, history.blocks)
+    with new_store(path, history) as writer:
+        writer.extend(items[:2], InlineChecker())
+        real = store_module._load_head
+
+        def load_then_write(*args: Any) -> Any:
+            head = real(*args)
+            writer.extend(items[2:], InlineChecker())
+            return head
+
+        with monkeypatch.context() as patch:
+            patch.setattr(store_module, "_load_head", load_then_write)
+            reader = Store.open(path, rules=commons_rules, snapshot=snapshot)
+        with reader:
+            assert reader.tip.height == 2
+            if snapshot:
+                assert_lookups(reader, history, 2)
+                reader.check_derived(replay_of(reader))
+                with pytest.raises(StoreError, match="is open as a snapshot: it writes nothing"):
+                    reader.append(history.blocks[2], history.commits[2])
+        assert writer.tip.height == len(history.blocks)
+
+
 def test_a_failed_write_outranks_a_refusal_met_while_it_was_in_flight(
     history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1161,6 +1161,49 @@ def test_lookups_through_a_tampered_index_never_hand_out_another_record(
         assert lookup(original, store) is None
 
 
+@pytest.mark.parametrize("label", ["grace-2", "ada-4"], ids=["indexed", "found-in-memory"])
+def test_record_at_refuses_a_row_whose_bytes_are_another_record(
+    original: Original, label: str, tmp_path: Path
+) -> None:
+    """The row filed as `label` (author and seq columns untouched) holds another record's id
+    and bytes: the lookup by (author, seq) must not hand that record out."""
+    db = copy_ledger(original.ledger.path, tmp_path / "home")
+    filed, other = original.record(label), original.record("linus-2")
+    sql(db, "UPDATE records SET raw = ?, id = ? WHERE id = ?", (other.raw, other.id, filed.id))
+    with Store.open(db, rules=commons_rules) as store:
+        with pytest.raises(StoreError, match=f"it is filed as record {filed.seq} of "):
+            store.record_at(filed.author, filed.seq)
+        assert store.record_at(filed.author, 2**63) is None
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("UPDATE records SET height = 3 WHERE leaf = 8", "its leaf 8 is not in block 3"),
+        ("UPDATE records SET height = 1 WHERE leaf = 5", "its leaf 5 is not in block 1"),
+        ("UPDATE records SET leaf = 10 WHERE leaf = 9", "its leaf 10 is not in block 7"),
+    ],
+    ids=["unindexed-height", "indexed-height", "leaf-past-the-log"],
+)
+def test_proof_from_a_store_with_misplaced_rows_is_a_clear_error(
+    original: Original,
+    statement: str,
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    db = copy_ledger(original.ledger.path, home)
+    leaf = int(statement.split("WHERE leaf = ")[1])
+    record_id = [record for block in original.blocks for record in block.records][leaf].id
+    sql(db, statement)
+    capsys.readouterr()
+    code = main(["proof", record_id.hex(), "--home", str(home), "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert (code, "Traceback" in err) == (1, False), err
+    assert expected in err
+
+
 def test_untampered_store_copy_passes(
     original: Original, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
