@@ -12,9 +12,9 @@ alone). Then, each phase timed with time.perf_counter:
            the records' decoding, schema and signature checks on a pool of worker processes, one
            per core, ahead of the chain rules and the writes in the main process
   audit    what `commons audit --home` runs, in a freshly spawned interpreter as the command
-           would be: Store.open, ledger.audit.audit over store.raw_blocks() with the command's
-           record checker (a pool on all cores from PARALLEL_FROM_RECORDS records on) and
-           store.check_block on each block, then store.check_derived
+           would be: Store.open (a snapshot), ledger.audit.audit over store.raw_blocks() with
+           the command's record checker (a pool on all cores from PARALLEL_FROM_RECORDS records
+           on) and store.check_block on each block, then store.check_derived
   log      MerkleLog(keep_nodes=False).append_hash over the N leaf hashes
   proofs   store.inclusion_proof(leaf, size) for random leaves at the tip (each then checked with
            ledger.merkle.verify_inclusion, outside the timed loop)
@@ -442,7 +442,7 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
         machine = machine_cpu()
         before = os.times()
         start = time.perf_counter()
-        store = Store.open(path, **store_options(rules))
+        store = Store.open(path, snapshot=True, **store_options(rules))
         opened = time.perf_counter()
         with store:
             tip = store.tip.height
