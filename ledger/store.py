@@ -4,8 +4,10 @@ One file per node, in WAL mode with `synchronous=FULL` (checked on every open). 
 bytes of every block header, record and commit certificate, the RFC 9162 log's completed nodes
 (so a proof costs O(log n) stored hashes and one query), and the state as a log of its changes.
 A block and everything it changes are committed in one transaction. Opening a store re-checks its
-shape (`quick_check`, contiguous heights, counts) and rebuilds the verified tip, or raises
-StoreError saying exactly what is wrong.
+shape (`quick_check`, the schema, contiguous heights, counts) in one read transaction and rebuilds
+the verified tip, or raises StoreError saying exactly what is wrong. A snapshot (for an audit, an
+export, a proof) keeps that transaction until it is closed, so it reads one moment of a file
+another process may be writing; meanwhile the WAL grows, for it cannot be reset past that moment.
 
 Every write is laid out to land at the end of a table or of a small index, because keys that are
 hashes (record ids, state keys) scatter over a B-tree: a block of a thousand records would dirty
@@ -28,6 +30,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -140,7 +143,9 @@ class Store:
     first use of `chain`, so that an audit, which replays the state from genesis, never loads
     it."""
 
-    def __init__(self, path: Path, db: sqlite3.Connection, head: _Head) -> None:
+    def __init__(
+        self, path: Path, db: sqlite3.Connection, head: _Head, *, snapshot: bool = False
+    ) -> None:
         self.path = path
         self._db = db
         self._head = head
@@ -149,7 +154,7 @@ class Store:
         self._chain: Chain | None = None
         self._state_rows = 0  # rows in the state log, once the chain is loaded
         self._broken: str | None = None  # why the store refuses all work, if it must
-        self._snapshot = False  # reads one moment of the file, writes nothing
+        self._snapshot = snapshot  # reads one moment of the file, writes nothing
 
     @property
     def chain(self) -> Chain:
@@ -212,8 +217,7 @@ class Store:
         db = _connect(path)
         try:
             db.execute("BEGIN")
-            store = cls(path, db, _load_head(path, db, rules))
-            store._snapshot = snapshot
+            store = cls(path, db, _load_head(path, db, rules), snapshot=snapshot)
             if not snapshot:
                 db.rollback()
             return store
@@ -271,7 +275,11 @@ class Store:
             if writing is not None:
                 (write, rows), writing = writing, None
                 with self._writing(rows.block[0]):
-                    write.result()
+                    try:
+                        write.result()
+                    except BaseException:
+                        wait_for([write])  # an interrupt: the writer must let go of the file
+                        raise
                 self._written(rows)
                 appended += 1
 
@@ -295,7 +303,8 @@ class Store:
         if rows.index is not None:
             self._unindexed.drop_below(rows.index[1])
 
-    def _writable(self) -> None:
+    def _refuse_if_snapshot(self) -> None:
+        """Raise StoreError in a store opened as a snapshot: it holds a read transaction."""
         if self._snapshot:
             raise StoreError(f"store {self.path} is open as a snapshot: it writes nothing")
 
@@ -320,15 +329,17 @@ class Store:
             self._head = _load_head(self.path, self._db, lambda _: apply)
             self._unindexed = _load_unindexed(self.path, self._db, self._head.log.size)
             self._index_from = self._unindexed.start
-            self._db.rollback()
         except (sqlite3.Error, LedgerError) as e:
             self._broken = f"store {self.path} cannot be reread after a failed write: {e}"
             raise StoreError(self._broken) from e
+        finally:
+            if self._db.in_transaction:
+                self._db.rollback()
 
     def _apply(self, block: Block, commit: Commit | None, *, signatures_checked: bool) -> _Rows:
         """Verify `block` (and `commit`) against the tip and advance the chain in memory; return
         every row the block changes, so that writing them needs nothing else."""
-        self._writable()
+        self._refuse_if_snapshot()
         chain = self.chain
         first_leaf = chain.log.size
         applied = chain.append(block, signatures_checked=signatures_checked, commit=commit)
@@ -377,7 +388,7 @@ class Store:
 
     def add_commit(self, commit: Commit) -> None:
         """Store the certificate of the tip block (it reaches the next header only later)."""
-        self._writable()
+        self._refuse_if_snapshot()
         self.chain.verify_commit(commit)
         with self._db:
             self._db.execute(
@@ -425,6 +436,7 @@ class Store:
         ).fetchone()
         if row is None:
             return None
+        _check_leaf_range(row, f"stored block {height}")
         rows = self._db.execute(
             "SELECT raw, id FROM records WHERE leaf >= ? AND leaf < ? ORDER BY leaf",
             (row[1], row[1] + row[2]),
@@ -532,7 +544,7 @@ class Store:
         if not first <= found.leaf < header.log_size:
             raise StoreError(
                 f"stored record {record_id.hex()} is damaged: its leaf {found.leaf} is not in "
-                f"block {found.height}, which holds leaves {first} to {header.log_size - 1}"
+                f"block {found.height}, which holds leaves [{first}, {header.log_size})"
             )
         changes = []
         for (height,) in self._db.execute(
@@ -680,7 +692,9 @@ class Store:
 
     def _commit_raw(self, height: int) -> bytes | None:
         row = self._db.execute("SELECT commit_ FROM commits WHERE height = ?", (height,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is not None and type(row[0]) is not bytes:
+            raise StoreError(f"stored certificate of height {height} is damaged: not bytes")
+        return None if row is None else row[0]
 
     def _compare_nodes(self, computed: dict[int, bytes]) -> None:
         stored = _nodes(self._db, list(computed))
@@ -760,6 +774,12 @@ def _checked_record(raw: bytes, record_id: bytes) -> Record:
 
 def _stored_record(row: tuple[bytes, int, int, bytes]) -> StoredRecord:
     return StoredRecord(record=_checked_record(row[0], row[3]), leaf=row[1], height=row[2])
+
+
+def _check_leaf_range(row: Sequence[object], where: str) -> None:
+    """A block row's first leaf and record count (columns 1 and 2) must be counts."""
+    if not all(type(n) is int and n >= 0 for n in row[1:3]):
+        raise StoreError(f"{where} is damaged: its leaf range is {row[1]!r}, {row[2]!r}")
 
 
 def _checked_header(raw: bytes, block_id: bytes, height: int) -> Header:
@@ -892,6 +912,8 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
         raise StoreError(
             f"store {path} is damaged: {', '.join(changed)} not as schema {SCHEMA_VERSION} has it"
         )
+    if type(meta.get("genesis")) is not bytes:
+        raise StoreError(f"store {path} is damaged: its genesis row is missing or not bytes")
     genesis = Genesis.from_json(meta["genesis"])
     apply = rules(genesis)
     count, top = db.execute("SELECT COUNT(*), COALESCE(MAX(height), 0) FROM blocks").fetchone()
@@ -908,6 +930,7 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
     row = db.execute(
         "SELECT header, first_leaf, record_count, id FROM blocks WHERE height = ?", (top,)
     ).fetchone()
+    _check_leaf_range(row, f"store {path}: block {top}")
     header = _checked_header(row[0], row[3], top)
     if row[1] + row[2] != leaves or header.log_size != leaves:
         raise StoreError(

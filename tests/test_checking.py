@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ from ledger_factory import (
 )
 
 from cli import parallel
+from cli.ledger_cmds import LEDGER_FILE
 from cli.main import main
 from cli.parallel import PoolChecker, bundle_records, record_checker
 from ledger import checking, codec
@@ -839,7 +842,70 @@ def test_opening_reads_one_moment_while_another_writer_fills_the_index(
                 reader.check_derived(replay_of(reader))
                 with pytest.raises(StoreError, match="is open as a snapshot: it writes nothing"):
                     reader.append(history.blocks[2], history.commits[2])
+                with pytest.raises(StoreError, match="is open as a snapshot: it writes nothing"):
+                    reader.add_commit(history.commits[1])
         assert writer.tip.height == len(history.blocks)
+
+
+def test_commons_audit_checks_one_moment_of_a_store_another_writer_extends(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While `commons audit --home` replays a five-block store, a writer appends four blocks:
+    the audit, reading a snapshot, checks the five blocks and every row as they were."""
+    monkeypatch.setattr(store_module, "INDEX_BATCH", 3)
+    home = tmp_path / "home"
+    home.mkdir()
+    items = certified(history, history.blocks)
+    with new_store(home / LEDGER_FILE, history) as writer:
+        writer.extend(items[:5], InlineChecker())
+        real = Store.check_block
+
+        def check_then_write(store: Store, block: Any, applied: Any) -> None:
+            real(store, block, applied)
+            if writer.tip.height == 5:
+                writer.extend(items[5:], InlineChecker())
+
+        monkeypatch.setattr(Store, "check_block", check_then_write)
+        assert main(["audit", "--home", str(home), "--json"]) == 0
+        assert writer.tip.height == len(history.blocks)
+
+
+def test_an_interrupt_while_a_write_is_in_flight_rereads_the_disk_only_after_it(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while `extend` waits for a write: the store rereads its file (on the connection
+    the writer thread uses) only once that write is over, then lets the interrupt through."""
+    path = tmp_path / "ledger.sqlite"
+    real_write, real_result = Store._write, Future.result
+    written: list[int] = []
+    seen_at_reread: list[list[int]] = []
+
+    def slow_write(store: Store, rows: Any) -> None:
+        time.sleep(0.3)
+        real_write(store, rows)
+        written.append(rows.block[0])
+
+    def interrupted(future: Future[Any], timeout: float | None = None) -> Any:
+        monkeypatch.setattr(Future, "result", real_result)
+        raise KeyboardInterrupt
+
+    real_reread = Store._back_to_disk
+
+    def reread(store: Store) -> None:
+        seen_at_reread.append(list(written))
+        real_reread(store)
+
+    with new_store(path, history) as store:
+        monkeypatch.setattr(Store, "_write", slow_write)
+        monkeypatch.setattr(Store, "_back_to_disk", reread)
+        monkeypatch.setattr(Future, "result", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            store.extend(certified(history, history.blocks), InlineChecker())
+        assert seen_at_reread == [[1]]
+        assert store.tip.height == 1
+    with Store.open(path, rules=commons_rules) as store:
+        assert store.tip.height == 1
+        store.check_derived(replay_of(store))
 
 
 def test_a_failed_write_outranks_a_refusal_met_while_it_was_in_flight(
@@ -895,16 +961,19 @@ def test_a_store_that_cannot_reread_its_disk_after_a_failed_write_refuses_all_wo
             def unreadable(*args: object) -> None:
                 raise sqlite3.OperationalError("disk I/O error")
 
-            patch.setattr(store_module, "_load_head", unreadable)
+            patch.setattr(store_module, "_load_unindexed", unreadable)  # after the head is read
             with pytest.raises(StoreError, match="cannot be reread after a failed write"):
                 store.append(history.blocks[2], history.commits[2])
         for block, commit in zip(history.blocks[2:4], history.commits[2:4], strict=True):
             with pytest.raises(StoreError, match="cannot be reread after a failed write"):
                 store.append(block, commit)
-    with Store.open(path, rules=commons_rules) as store:
-        assert store.tip.height == 2
-        store.append(history.blocks[2], history.commits[2])
-        assert store.tip.height == 3
+        with Store.open(path, rules=commons_rules) as other:
+            assert other.tip.height == 2
+            other.append(history.blocks[2], history.commits[2])
+        # the failed reread left no read transaction behind: reads see what others wrote since
+        header = store.header(3)
+        assert header is not None
+        assert header.id == history.blocks[2].id
 
 
 def test_the_state_log_is_rewritten_and_still_adds_up_to_the_state(

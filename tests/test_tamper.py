@@ -1039,6 +1039,26 @@ def s_index_mark_of_5000_digits(o: Original, db: Path) -> list[str]:
     return ["its index mark b'9999.* is not a record count up to 10"]
 
 
+def s_genesis_row_deleted(o: Original, db: Path) -> list[str]:
+    assert sql(db, "DELETE FROM meta WHERE key = 'genesis'") == 1
+    return ["its genesis row is missing or not bytes"]
+
+
+def s_tip_leaf_range_text(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE blocks SET first_leaf = 'eight' WHERE height = 7") == 1
+    return ["block 7 is damaged: its leaf range is 'eight', 2"]
+
+
+def s_leaf_range_text(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE blocks SET record_count = 'one' WHERE height = 3") == 1
+    return ["block 3: stored block 3 is damaged: its leaf range is 5, 'one'"]
+
+
+def s_commit_row_text(o: Original, db: Path) -> list[str]:
+    assert sql(db, "UPDATE commits SET commit_ = 'signed' WHERE height = 3") == 1
+    return ["stored certificate of height 3 is damaged: not bytes"]
+
+
 def s_validator_change_flag(o: Original, db: Path) -> list[str]:
     sql(db, "UPDATE blocks SET validator_change = 1 WHERE height = 3")
     return [r"block 3\b"]
@@ -1084,6 +1104,10 @@ STORE_CASES: dict[str, StoreCase] = {
     "record-raw-not-bytes": s_record_raw_not_bytes,
     "state-row-not-bytes": s_state_row_not_bytes,
     "block-validator-change-flag-set": s_validator_change_flag,
+    "genesis-row-deleted": s_genesis_row_deleted,
+    "tip-block-leaf-range-text": s_tip_leaf_range_text,
+    "block-leaf-range-text": s_leaf_range_text,
+    "commit-row-below-tip-text": s_commit_row_text,
     "id-index-row-deleted": s_id_index_row_deleted,
     "id-index-row-moved": s_id_index_row_moved,
     "feed-index-row-changed": s_feed_index_row_changed,
@@ -1170,31 +1194,43 @@ def test_record_at_refuses_a_row_whose_bytes_are_another_record(
     db = copy_ledger(original.ledger.path, tmp_path / "home")
     filed, other = original.record(label), original.record("linus-2")
     sql(db, "UPDATE records SET raw = ?, id = ? WHERE id = ?", (other.raw, other.id, filed.id))
-    with Store.open(db, rules=commons_rules) as store:
-        with pytest.raises(StoreError, match=f"it is filed as record {filed.seq} of "):
-            store.record_at(filed.author, filed.seq)
-        assert store.record_at(filed.author, 2**63) is None
+    with (
+        Store.open(db, rules=commons_rules) as store,
+        pytest.raises(StoreError, match=f"it is filed as record {filed.seq} of "),
+    ):
+        store.record_at(filed.author, filed.seq)
+
+
+@pytest.mark.parametrize("seq", [0, -1, -(2**70), 2**63, 2**64])
+def test_record_at_a_seq_no_record_can_have_finds_nothing(
+    original: Original, seq: int, tmp_path: Path
+) -> None:
+    with Store.open(original.ledger.path, rules=commons_rules, snapshot=True) as store:
+        assert store.record_at(original.author("ada").public_key, seq) is None
 
 
 @pytest.mark.parametrize(
-    ("statement", "expected"),
+    ("leaf", "statement", "expected"),
     [
-        ("UPDATE records SET height = 3 WHERE leaf = 8", "its leaf 8 is not in block 3"),
-        ("UPDATE records SET height = 1 WHERE leaf = 5", "its leaf 5 is not in block 1"),
-        ("UPDATE records SET leaf = 10 WHERE leaf = 9", "its leaf 10 is not in block 7"),
+        (8, "UPDATE records SET height = 3 WHERE leaf = 8", "its leaf 8 is not in block 3"),
+        (5, "UPDATE records SET height = 1 WHERE leaf = 5", "its leaf 5 is not in block 1"),
+        (9, "UPDATE records SET leaf = 10 WHERE leaf = 9", "its leaf 10 is not in block 7"),
+        (9, "UPDATE records SET height = 6 WHERE leaf = 9", "block 6, which holds leaves [8, 8)"),
     ],
-    ids=["unindexed-height", "indexed-height", "leaf-past-the-log"],
+    ids=["unindexed-height", "indexed-height", "leaf-past-the-log", "empty-block"],
 )
 def test_proof_from_a_store_with_misplaced_rows_is_a_clear_error(
     original: Original,
+    leaf: int,
     statement: str,
     expected: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A record row whose leaf or height columns were edited would make the proof's path
+    wrong: `commons proof` says which record is damaged, with no traceback."""
     home = tmp_path / "home"
     db = copy_ledger(original.ledger.path, home)
-    leaf = int(statement.split("WHERE leaf = ")[1])
     record_id = [record for block in original.blocks for record in block.records][leaf].id
     sql(db, statement)
     capsys.readouterr()
