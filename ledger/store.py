@@ -488,12 +488,13 @@ class Store:
     def record(self, record_id: bytes) -> StoredRecord | None:
         leaf = self._unindexed.by_id.get(record_id)
         if leaf is not None:
-            return self._record_at_leaf(leaf)
-        row = self._db.execute(
-            "SELECT r.raw, r.leaf, r.height, r.id FROM record_ids i JOIN records r "
-            "ON r.leaf = i.leaf WHERE i.id_prefix = ? AND r.id = ?",
-            (_prefix(record_id), record_id),
-        ).fetchone()
+            row = self._row_at(leaf)
+        else:
+            row = self._db.execute(
+                "SELECT r.raw, r.leaf, r.height, r.id FROM record_ids i JOIN records r "
+                "ON r.leaf = i.leaf WHERE i.id_prefix = ? AND r.id = ?",
+                (_prefix(record_id), record_id),
+            ).fetchone()
         return None if row is None else _stored_record(row)
 
     def record_at(self, author: bytes, seq: int) -> StoredRecord | None:
@@ -501,18 +502,17 @@ class Store:
             return None
         leaf = self._unindexed.by_feed.get((author, seq))
         if leaf is not None:
-            found = self._record_at_leaf(leaf)
-            return None if found is None else self._of_feed(found, author, seq)
-        row = self._db.execute(
-            "SELECT r.raw, r.leaf, r.height, r.id FROM feed_index i JOIN records r "
-            "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ? "
-            "AND r.seq = ?",
-            (_prefix(author), seq, author, seq),
-        ).fetchone()
-        return None if row is None else self._of_feed(_stored_record(row), author, seq)
-
-    def _of_feed(self, found: StoredRecord, author: bytes, seq: int) -> StoredRecord:
-        """`found`, filed as `author`'s record `seq`: its bytes must say so too."""
+            row = self._row_at(leaf)
+        else:
+            row = self._db.execute(
+                "SELECT r.raw, r.leaf, r.height, r.id FROM feed_index i JOIN records r "
+                "ON r.leaf = i.leaf WHERE i.author_prefix = ? AND i.seq = ? AND r.author = ? "
+                "AND r.seq = ?",
+                (_prefix(author), seq, author, seq),
+            ).fetchone()
+        if row is None:
+            return None
+        found = _stored_record(row)
         if (found.record.author, found.record.seq) != (author, seq):
             raise StoreError(
                 f"stored record {found.record.id.hex()} is damaged: it is filed as record {seq} "
@@ -520,11 +520,11 @@ class Store:
             )
         return found
 
-    def _record_at_leaf(self, leaf: int) -> StoredRecord | None:
-        row = self._db.execute(
+    def _row_at(self, leaf: int) -> tuple[bytes, int, int, bytes] | None:
+        """The (raw, leaf, height, id) of the record row at `leaf`, a record not indexed yet."""
+        return self._db.execute(  # type: ignore[no-any-return]
             "SELECT raw, leaf, height, id FROM records WHERE leaf = ?", (leaf,)
         ).fetchone()
-        return None if row is None else _stored_record(row)
 
     def record_count(self) -> int:
         return self._head.log.size if self._chain is None else self._chain.log.size
@@ -907,8 +907,9 @@ def _load_head(path: Path, db: sqlite3.Connection, rules: Rules) -> _Head:
             "it with the release that wrote it, then import the bundle"
         )
     tables = set(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
-    if tables != _schema_tables():
-        changed = sorted({row[1] for row in tables ^ _schema_tables()})
+    expected = _schema_tables()
+    if tables != expected:
+        changed = sorted({row[1] for row in tables ^ expected})
         raise StoreError(
             f"store {path} is damaged: {', '.join(changed)} not as schema {SCHEMA_VERSION} has it"
         )
