@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from console import commons
 
 from cli.main import main
 from ledger.crypto import Role
@@ -155,7 +156,7 @@ def test_tampered_key_file_is_refused(tmp_path: Path, passphrase: Path) -> None:
 def test_console_script_runs(tmp_path: Path) -> None:
     env = {**os.environ, "COMMONS_HOME": str(tmp_path / "h")}
     result = subprocess.run(
-        ["commons", "init", "--plaintext-keys"],
+        [*commons(), "init", "--plaintext-keys"],
         env=env,
         capture_output=True,
         text=True,

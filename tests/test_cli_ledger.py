@@ -12,12 +12,11 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console import commons
 from ledger_factory import (
     CHANGE_HEIGHT,
     STANDARD_BLOCKS,
@@ -45,11 +44,6 @@ from node.rules import commons_genesis
 ROOT = Path(__file__).resolve().parent.parent
 GENESIS_T = 1_767_225_600_000
 
-
-def commons() -> list[str]:
-    """The installed `commons` script, or the same entry point through the interpreter."""
-    script = shutil.which("commons")
-    return [script] if script else [sys.executable, "-m", "cli"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

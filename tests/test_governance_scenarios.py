@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console import commons
 
 from cli.main import main
 
@@ -40,11 +39,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def simulate(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tuple[int, str, str]:
     return cli(capsys, "governance", "simulate", *extra, str(path))
 
-
-def commons() -> list[str]:
-    """The installed `commons` script, or the same entry point through the interpreter."""
-    script = shutil.which("commons")
-    return [script] if script else [sys.executable, "-m", "cli"]
 
 
 # every scenario holds

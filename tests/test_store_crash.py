@@ -149,6 +149,7 @@ class Campaign:
         self.failures.append(f"{kind}: {message}")
 
 
+@pytest.mark.crash
 def test_sigkilled_writer_never_corrupts_or_loses_committed_blocks(tmp_path: Path) -> None:
     rng = random.Random(20240611)
     path = tmp_path / "ledger.sqlite"
@@ -245,6 +246,7 @@ def test_sigkilled_writer_never_corrupts_or_loses_committed_blocks(tmp_path: Pat
     assert run.lost == 0
 
 
+@pytest.mark.crash
 def test_writer_killed_before_each_statement_of_create_and_first_blocks(tmp_path: Path) -> None:
     """The deterministic complement of the random kills: the writer SIGKILLs itself just before
     each SQL statement, from `Store.create`'s first to the second block's commit. Afterwards
