@@ -336,6 +336,10 @@ class RawBlock:
                 raise BlockError(f"block {self.header.height} record #{index}: {e}") from e
         return Block(header=self.header, records=tuple(records))
 
+    def encode(self) -> bytes:
+        """The block's bytes, as `Block.encode` gives them."""
+        return codec.encode({"header": self.header.to_wire(), "records": self.raws})
+
 
 def decode_raw_block(data: bytes) -> RawBlock:
     """Parse a block's envelope and header; its records stay bytes (see `RawBlock.parse`)."""

@@ -21,7 +21,7 @@ from ledger.feed import extend
 from ledger.genesis import Genesis
 from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of, root_of_hashes
 from ledger.records import Equivocation, Record
-from ledger.state import DOUBLE_VOTE, Apply, LedgerState, no_transition
+from ledger.state import Apply, LedgerState, double_vote_key, no_transition
 from ledger.vote_evidence import DoubleVote
 
 ZERO = bytes(32)
@@ -74,11 +74,13 @@ class Chain:
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
         return Applied(changed=attempt.changed, log_nodes=attempt.nodes)
 
-    def validate(self, block: Block) -> None:
-        """Raise unless `block` would be accepted by `append`; change nothing."""
+    def validate(self, block: Block, *, signatures_checked: bool = False) -> None:
+        """Raise unless `block` would be accepted by `append`; change nothing.
+        `signatures_checked` as for `append`."""
         header = self._check_header(block.header)
         with self._attempt():
-            self._check_roots(header, self._execute(block, check_signatures=True))
+            leaves = self._execute(block, check_signatures=not signatures_checked)
+            self._check_roots(header, leaves)
 
     def propose(
         self, records: Sequence[Record], *, proposer: bytes, last_commit: Commit | None
@@ -234,13 +236,7 @@ class Chain:
 
     def _record_double_vote(self, evidence: DoubleVote, evidence_id: bytes) -> None:
         evidence.verify(self.network_id)
-        key = (
-            DOUBLE_VOTE
-            + evidence.validator
-            + evidence.height.to_bytes(8, "big")
-            + evidence.round.to_bytes(4, "big")
-            + evidence.vote_type.encode()
-        )
+        key = double_vote_key(evidence)
         if self.state.get_raw(key) is not None:
             raise BlockError(
                 f"evidence of validator {evidence.validator.hex()[:16]}'s double "

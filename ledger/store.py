@@ -396,6 +396,30 @@ class Store:
                 (commit.height, encode_commit(commit)),
             )
 
+    def node_value(self, name: str) -> bytes | None:
+        """A value the node running on this store keeps beside the ledger (its validator's
+        consensus state, its own records not final yet): meta row `node:<name>`. The ledger
+        never reads these; they change no block, certificate or root."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (f"node:{name}",)).fetchone()
+        if row is not None and type(row[0]) is not bytes:
+            raise StoreError(f"store {self.path} is damaged: node value {name!r} is not bytes")
+        return None if row is None else row[0]
+
+    def set_node_value(self, name: str, value: bytes | None) -> None:
+        """Make `value` (None: no value) durable under `name` before returning (one
+        transaction, synchronous=FULL)."""
+        self._refuse_if_snapshot()
+        try:
+            with self._db:
+                if value is None:
+                    self._db.execute("DELETE FROM meta WHERE key = ?", (f"node:{name}",))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"node:{name}", value)
+                    )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot store node value {name!r} in {self.path}: {e}") from e
+
     def _write(self, rows: _Rows) -> None:
         with self._db:
             db = self._db
