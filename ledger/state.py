@@ -14,8 +14,10 @@ from typing import Any
 from ledger import codec
 from ledger.feed import EMPTY_HEAD, FeedHead
 from ledger.genesis import Genesis
+from ledger.records import Equivocation
 from ledger.statetree import StateTree
 from ledger.validators import ValidatorSet
+from ledger.vote_evidence import DoubleVote
 
 FEED = b"feed/"
 EVIDENCE = b"evidence/"
@@ -156,16 +158,40 @@ class LedgerState:
         self.put(FEED + author, (head.seq, head.id, head.timestamp))
 
     def has_evidence(self, author: bytes, seq: int) -> bool:
-        return self.get_raw(EVIDENCE + author + seq.to_bytes(8, "big")) is not None
+        return self.get_raw(_equivocation_key(author, seq)) is not None
 
     def mark_evidence(self, author: bytes, seq: int, evidence_id: bytes) -> None:
-        self.put(EVIDENCE + author + seq.to_bytes(8, "big"), evidence_id)
+        self.put(_equivocation_key(author, seq), evidence_id)
 
     def validators(self, slot: str) -> ValidatorSet:
         return ValidatorSet.from_wire(self.get(VALIDATORS[slot]))
 
     def set_validators(self, slot: str, validators: ValidatorSet) -> None:
         self.put(VALIDATORS[slot], validators.to_wire())
+
+
+def evidence_key(body: object) -> bytes | None:
+    """The state key under which a block records the offence a record's evidence `body` proves
+    (one record per offence), or None when the body is not evidence."""
+    if isinstance(body, Equivocation):
+        return _equivocation_key(body.author, body.seq)
+    if isinstance(body, DoubleVote):
+        return double_vote_key(body)
+    return None
+
+
+def double_vote_key(evidence: DoubleVote) -> bytes:
+    return (
+        DOUBLE_VOTE
+        + evidence.validator
+        + evidence.height.to_bytes(8, "big")
+        + evidence.round.to_bytes(4, "big")
+        + evidence.vote_type.encode()
+    )
+
+
+def _equivocation_key(author: bytes, seq: int) -> bytes:
+    return EVIDENCE + author + seq.to_bytes(8, "big")
 
 
 Apply = Callable[[LedgerState, Any], LedgerState]

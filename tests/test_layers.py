@@ -15,7 +15,7 @@ ALLOWED = {
     "node": {"ledger", "governance"},
     "cli": {"ledger", "governance", "node"},
 }
-PURE_PREFIXES = ("node/consensus", "node/sim")
+PURE_PREFIXES = ("node/consensus", "node/policy", "node/sim")
 IO_MODULES = {"asyncio", "aiohttp", "socket", "sqlite3", "time", "random", "threading"}
 SIM_MAY_USE = {"random"}  # the simulator draws from a seeded random.Random it owns
 # What a pure core must not touch either: clocks, entropy, the OS, other processes.

@@ -1,0 +1,10 @@
+"""The node's policies as pure state machines, like the consensus engine: events and a time in
+(method calls), actions out; no asyncio, sockets, clock or entropy. The simulator and the aiohttp
+shell drive the same ones, so what the simulator proves is what the node runs.
+
+- `mempool`: which records wait for a block, and what a proposer takes.
+"""
+
+from node.policy.mempool import Admitted, LedgerView, Mempool, Refusal, Refused
+
+__all__ = ["Admitted", "LedgerView", "Mempool", "Refusal", "Refused"]
