@@ -1,18 +1,20 @@
 """How the validators under test misbehave, and how honest ones gossip.
 
 Every simulated node runs the real engine; its `Behaviour` decides what actually leaves it. The
-honest behaviour broadcasts what the engine says and, when the node has been stuck on one height
-for a whole gossip interval, re-sends what it signed there (messages get lost before GST) and
-relays each message of that height a peer is not known to have (so one honest node's view reaches
-the others, as the paper's gossip assumes). Byzantine behaviours:
+honest behaviour sends what the engine says and what the node's forwarding policy says
+(`node.policy.gossip.Flood`: new messages forwarded to every other peer; when stuck on one height
+for a gossip interval, its status and what it signed there re-sent, and each message of that
+height relayed to the peers not known to have it), as a node does. Byzantine behaviours forward
+nothing others send, unless said otherwise:
 
 - `silent`: sends nothing, answers no one.
-- `bad-signature`: sends everything with a corrupted signature.
+- `bad-signature`: sends everything it signs with a corrupted signature, again when stuck.
 - `double-vote`: each vote goes to half of the peers, a conflicting one (nil for a block, a block
   for nil) to the other half, and both to one peer, who turns them into evidence.
 - `equivocate`: as proposer, one block to half of the peers and another (with an extra record)
   to the rest, and votes for each to each half; otherwise a double voter.
-- `replay`: honest, but keeps re-sending old messages of any validator to random peers.
+- `replay`: honest (it forwards), but keeps re-sending old messages of any validator to random
+  peers.
 - `fork`: a coalition; while the honest nodes are split by a partition, a coalition proposer's
   round becomes two: one block, its proposal and every member's prevote and precommit for it go
   to one honest group, a second block and votes for that to the other. With more than 1/3 of the
@@ -22,28 +24,39 @@ the others, as the paper's gossip assumes). Byzantine behaviours:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ledger.crypto import sha256
 from ledger.vote_evidence import NIL, PRECOMMIT, PREVOTE, Vote
 from node.consensus.messages import Message, Proposal
+from node.policy.gossip import Send
 
 if TYPE_CHECKING:
     from node.sim.simulator import SimNode, Simulation
 
 
 class Behaviour:
-    """Honest: what the engine says, plus gossip when stuck."""
+    """Honest: what the engine says, and what the forwarding policy says (node/policy/gossip)."""
 
     name = "honest"
     answers_catchup = True
     keeps_history = False
+    relays = True
+    """Forwards what others send, as the policy says (a Byzantine validator is no one's path)."""
 
     def send(self, sim: Simulation, node: SimNode, message: Message) -> None:
         sim.broadcast(node, message.raw)
 
-    def gossip(self, sim: Simulation, node: SimNode) -> None:
-        sim.honest_gossip(node)
+    def relay(self, sim: Simulation, node: SimNode, sends: Sequence[Send[int]]) -> None:
+        if self.relays:
+            sim.perform_sends(node, sends)
+
+    def gossip(self, sim: Simulation, node: SimNode) -> bool:
+        """The gossip interval; True if the node was stuck (and re-sent)."""
+        sends = sim.gossip_tick(node)
+        sim.perform_sends(node, sends)
+        return bool(sends)
 
 
 HONEST = Behaviour()
@@ -52,31 +65,37 @@ HONEST = Behaviour()
 class Silent(Behaviour):
     name = "silent"
     answers_catchup = False
+    relays = False
 
     def send(self, sim: Simulation, node: SimNode, message: Message) -> None:
         return
 
-    def gossip(self, sim: Simulation, node: SimNode) -> None:
-        return
+    def gossip(self, sim: Simulation, node: SimNode) -> bool:
+        return False
 
 
 class BadSignature(Behaviour):
     name = "bad-signature"
     answers_catchup = False
+    relays = False
 
     def send(self, sim: Simulation, node: SimNode, message: Message) -> None:
         if isinstance(message, Vote | Proposal):
             signature = bytes((message.signature[0] ^ 0x01,)) + message.signature[1:]
             sim.broadcast(node, dataclasses.replace(message, signature=signature).raw)
 
-    def gossip(self, sim: Simulation, node: SimNode) -> None:
-        if node.engine is not None:
-            for message in node.engine.own_messages():
-                self.send(sim, node, message)
+    def gossip(self, sim: Simulation, node: SimNode) -> bool:
+        """Stuck, it re-sends what it signed, corrupted; it relays nothing."""
+        if node.engine is None or not sim.gossip_tick(node):
+            return False
+        for message in node.engine.own_messages():
+            self.send(sim, node, message)
+        return True
 
 
 class DoubleVoter(Behaviour):
     name = "double-vote"
+    relays = False
 
     def send(self, sim: Simulation, node: SimNode, message: Message) -> None:
         if not isinstance(message, Vote):
@@ -142,10 +161,13 @@ class Equivocate(DoubleVoter):
 class Replay(Behaviour):
     name = "replay"
     keeps_history = True
+    relays = True
 
-    def gossip(self, sim: Simulation, node: SimNode) -> None:
-        super().gossip(sim, node)
-        self.replay(sim, node)
+    def gossip(self, sim: Simulation, node: SimNode) -> bool:
+        stuck = super().gossip(sim, node)
+        if stuck:
+            self.replay(sim, node)
+        return stuck
 
     def send(self, sim: Simulation, node: SimNode, message: Message) -> None:
         super().send(sim, node, message)
@@ -172,6 +194,7 @@ class Coalition:
 
 class Fork(Behaviour):
     name = "fork"
+    relays = False
 
     def __init__(self, coalition: Coalition) -> None:
         self.coalition = coalition

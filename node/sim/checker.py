@@ -82,12 +82,14 @@ def check(sim: Simulation) -> RunResult:
     honest_keys = {n.key.public_key for n in honest}
     schedule = None
     checked_heights = 0
+    max_checked_round = 0
     for h in range(1, reached + 1):
         vals = reference.app.validator_sets[h - 1]
         schedule = ProposerSchedule.genesis(vals) if schedule is None else schedule.next(vals)
         if h < first_checked:
             continue
         checked_heights += 1
+        max_checked_round = max(max_checked_round, rounds[h - 1])
         first_honest = next(
             (r for r in range(MAX_BOUND_ROUNDS) if schedule.proposer(r) in honest_keys),
             MAX_BOUND_ROUNDS,
@@ -109,6 +111,7 @@ def check(sim: Simulation) -> RunResult:
         heights=reached,
         rounds=sum(r + 1 for r in rounds),
         max_round=max(rounds, default=0),
+        max_checked_round=max_checked_round,
         messages=sim.messages,
         dropped=sim.dropped,
         sim_time_ms=sim.now,

@@ -98,6 +98,8 @@ class RunResult:
     rounds: int
     """Rounds used over those heights (a height decided in round r used r + 1)."""
     max_round: int
+    max_checked_round: int
+    """Highest deciding round among the heights held to the liveness bound (started after GST)."""
     messages: int
     """Messages sent from node to node (each copy counts, re-sends and relays too)."""
     dropped: int
@@ -129,6 +131,7 @@ class RunResult:
             "heights": self.heights,
             "rounds": self.rounds,
             "max_round": self.max_round,
+            "max_checked_round": self.max_checked_round,
             "messages": self.messages,
             "dropped": self.dropped,
             "sim_time_ms": self.sim_time_ms,

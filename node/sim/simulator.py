@@ -1,11 +1,12 @@
 """A deterministic simulation of a Commons validator network in one process.
 
-Every node runs the real engine on a real `Chain`; between them is a virtual network on a virtual
-clock. Events (deliveries, timers, gossip ticks, crashes, restarts) sit in one queue ordered by
-(virtual time, sequence number), and every random choice — delays, drops, duplicates, which
-validators are Byzantine and how, partitions, crashes — comes from one `random.Random(seed)`
-owned by the run. Nothing depends on hash order (nodes are lists, sets are only probed), so a
-seed gives the same run in any process.
+Every node runs the real engine on a real `Chain` and the node's own policies (`node.policy`:
+what to forward, when to re-send); between them is a virtual network on a virtual clock. Events
+(deliveries, timers, gossip ticks, crashes, restarts) sit in one queue ordered by (virtual time,
+sequence number), and every random choice — delays, drops, duplicates, which validators are
+Byzantine and how, partitions, crashes — comes from one `random.Random(seed)` owned by the run.
+Nothing depends on hash order (nodes are lists, sets are only probed), so a seed gives the same
+run in any process.
 
 Faults happen before GST (global stabilization time, drawn from the seed when the scenario has
 faults): messages are dropped with probability `drop` and delayed up to 1 s, a partition splits
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ from node.consensus.messages import (
     decode_message,
 )
 from node.consensus.verify import SignatureCache
+from node.policy.gossip import Flood, Kind, Send
 from node.sim.app import ChainApp, Verdicts
 from node.sim.byzantine import (
     HONEST,
@@ -65,8 +68,6 @@ CRASH_FALLBACK_MS = 300
 """A crash meant to hit between persist and send happens anyway this long after it was due."""
 DECODED_KEPT = 50_000
 HISTORY_KEPT = 500
-RELAY_AGAIN_TICKS = 5
-"""A node stuck this many gossip intervals relays everything again."""
 
 _DELIVER, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST = range(7)
 
@@ -90,9 +91,11 @@ class Partition:
 
 class SimNode:
     """One simulated node: its keys, its durable state (chain, persisted consensus state) and
-    its volatile state (the engine, gossip bookkeeping), which a crash loses."""
+    its volatile state (the engine, the gossip policy), which a crash loses."""
 
-    def __init__(self, index: int, key: Keypair, app: ChainApp, *, honest: bool) -> None:
+    def __init__(
+        self, index: int, key: Keypair, app: ChainApp, *, honest: bool, gossip: Flood[int]
+    ) -> None:
         self.index = index
         self.key = key
         self.app = app
@@ -105,10 +108,7 @@ class SimNode:
         self.crash_pending_down = 0
         """Down time of a crash waiting for the next persist (0: none pending)."""
         self.skew = 0
-        self.known: dict[int, set[bytes]] = {}
-        self.known_height = 0
-        self.stuck_ticks = 0
-        self.last_tick_height = -1
+        self.gossip = gossip
         self.catchup: dict[tuple[int, int], int] = {}
         self.decisions: dict[int, bytes] = {}
         self.history: list[bytes] = []
@@ -150,6 +150,7 @@ class Simulation:
                 keys[i],
                 ChainApp(genesis, keys[i], apply=apply, verdicts=self._verdicts),
                 honest=i not in self.byzantine,
+                gossip=self._new_gossip(i, s.nodes),
             )
             for i in range(s.nodes)
         ]
@@ -246,10 +247,16 @@ class Simulation:
                 self._restart(node)
             elif kind == _GST:
                 self.heights_at_gst = max(n.app.height + 1 for n in self.nodes if n.honest)
-            if self._decided and all(n.app.height >= target for n in self.nodes if n.honest):
+            if (self._decided or kind == _RESTART) and self._done(target):
                 break
             self._decided = False
         return self
+
+    def _done(self, target: int) -> bool:
+        """Every honest node decided `target` heights, and none is down (every crash restarts)."""
+        return all(n.up for n in self.nodes) and all(
+            n.app.height >= target for n in self.nodes if n.honest
+        )
 
     def result(self) -> RunResult:
         return check(self)
@@ -268,11 +275,12 @@ class Simulation:
         return tuple(list(g) for g in self.partition.groups)
 
     def broadcast(self, node: SimNode, raw: bytes) -> None:
-        self._reset_known(node)
-        for peer in range(len(self.nodes)):
-            if peer != node.index:
-                node.known.setdefault(peer, set()).add(raw)
-                self.send(node, peer, raw)
+        """`node` sends a message of its own (through its forwarding policy)."""
+        self.perform_sends(node, node.gossip.originated(raw, kind=Kind.CONSENSUS, now=self.now))
+
+    def perform_sends(self, node: SimNode, sends: Iterable[Send[int]]) -> None:
+        for send in sends:
+            self.send(node, send.peer, send.data)
 
     def send(self, node: SimNode, peer: int, raw: bytes) -> None:
         self.messages += 1
@@ -313,8 +321,13 @@ class Simulation:
             return
         if node.behaviour.keeps_history and len(node.history) < HISTORY_KEPT:
             node.history.append(raw)
-        self._reset_known(node)
-        node.known.setdefault(sender, set()).add(raw)
+        if message.height > engine.height + 1:
+            return  # of no use yet: its sender sends it again if this node is needed
+        if not isinstance(message, Status | Decision):
+            received = node.gossip.received(sender, raw, kind=Kind.CONSENSUS, now=self.now)
+            if not received.new:
+                return
+            node.behaviour.relay(self, node, received.sends)
         if message.height < engine.height:
             # a vote of the height just decided is usually late, not a sign the peer is behind:
             # a peer stuck there says so with a Status
@@ -353,40 +366,29 @@ class Simulation:
             self.send(node, peer, raw)
 
     def _tick(self, node: SimNode) -> None:
-        engine = node.engine
-        if node.up and engine is not None:
-            if engine.height == node.last_tick_height:
-                node.behaviour.gossip(self, node)
-            node.last_tick_height = engine.height
+        if node.up and node.engine is not None:
+            node.behaviour.gossip(self, node)
         self._push(self.now + self.scenario.gossip_ms, _TICK, node.index, None)
 
-    def honest_gossip(self, node: SimNode) -> None:
-        """Stuck for a whole interval: re-send what this node signed at its height, and relay
-        what its peers are not known to have."""
+    def gossip_tick(self, node: SimNode) -> list[Send[int]]:
+        """What the forwarding policy sends at this gossip interval (when the node is stuck)."""
         engine = node.engine
         if engine is None:
-            return
-        node.stuck_ticks += 1
-        if node.stuck_ticks % RELAY_AGAIN_TICKS == 0:
-            node.known = {}  # messages relayed before may have been lost: relay them again
-        self._reset_known(node)
-        self.broadcast(node, Status(height=engine.height, round=engine.round).raw)
-        for message in engine.own_messages():
-            self.broadcast(node, message.raw)
-        for message in engine.known_messages():
-            raw = message.raw
-            for peer in range(len(self.nodes)):
-                if peer == node.index:
-                    continue
-                known = node.known.setdefault(peer, set())
-                if raw not in known:
-                    known.add(raw)
-                    self.send(node, peer, raw)
+            return []
+        return node.gossip.tick(
+            self.now,
+            height=engine.height,
+            status=Status(height=engine.height, round=engine.round).raw,
+            own=[m.raw for m in engine.own_messages()],
+            known=[m.raw for m in engine.known_messages()],
+        )
 
-    def _reset_known(self, node: SimNode) -> None:
-        if node.engine is not None and node.known_height != node.engine.height:
-            node.known = {}
-            node.known_height = node.engine.height
+    def _new_gossip(self, index: int, nodes: int) -> Flood[int]:
+        gossip: Flood[int] = Flood(stuck_after_ms=self.scenario.gossip_ms)
+        for peer in range(nodes):
+            if peer != index:
+                gossip.peer_joined(peer)
+        return gossip
 
     def _crash_event(self, node: SimNode, down: int, after_persist: bool) -> None:
         if not node.up or node.crash_pending_down:
@@ -408,8 +410,7 @@ class Simulation:
 
     def _restart(self, node: SimNode) -> None:
         node.up = True
-        node.known = {}
-        node.last_tick_height = -1
+        node.gossip = self._new_gossip(node.index, len(self.nodes))
         self.restarts += 1
         node.engine = self._new_engine(node, node.persisted)
         self._perform(node, node.engine.start(self.local_now(node)))

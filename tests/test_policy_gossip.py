@@ -1,0 +1,173 @@
+"""The forwarding policy (node/policy/gossip.py): flood new messages to every other peer, never
+forward one twice, forget seen ids by count and by age, and when the height is stuck re-send
+status, own messages and own records to everyone and relay what peers are not known to have."""
+
+from __future__ import annotations
+
+import pytest
+from ledger_factory import GENESIS_TIME, Author, genesis_of, keypair
+
+from ledger.crypto import sha256
+from ledger.records import Identity
+from ledger.vote_evidence import NIL, PREVOTE, Vote
+from node.consensus.messages import Status
+from node.policy.gossip import Flood, Forwarding, Kind, Received, SeenCache, Send
+
+VALIDATOR = keypair("validator/gossip")
+GENESIS = genesis_of([(VALIDATOR, 1)])
+STUCK = 200
+A, B, C = "a", "b", "c"
+
+
+def vote(round_: int, height: int = 1) -> bytes:
+    return Vote.sign(
+        VALIDATOR, GENESIS.network_id, type_=PREVOTE, height=height, round_=round_, block_id=NIL
+    ).raw
+
+
+RECORD = Author("ada", keypair("member/ada"), GENESIS.network_id).write(
+    Identity(name="ada"), GENESIS_TIME
+)
+
+
+def flood(*peers: str, relay_again_ticks: int = 5, seen: SeenCache | None = None) -> Flood[str]:
+    policy: Flood[str] = Flood(stuck_after_ms=STUCK, relay_again_ticks=relay_again_ticks, seen=seen)
+    for peer in peers:
+        policy.peer_joined(peer)
+    return policy
+
+
+def sends(*pairs: tuple[str, bytes], kind: Kind = Kind.CONSENSUS) -> list[Send[str]]:
+    return [Send(peer=peer, kind=kind, data=data) for peer, data in pairs]
+
+
+def test_a_new_message_goes_to_every_peer_but_its_sender_in_join_order() -> None:
+    policy: Forwarding[str] = flood(C, A, B)
+    got = policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
+    assert got == Received(new=True, sends=tuple(sends((C, vote(0)), (B, vote(0)))))
+    record = policy.received(B, RECORD.raw, kind=Kind.RECORD, now=0)
+    assert record.sends == tuple(sends((C, RECORD.raw), (A, RECORD.raw), kind=Kind.RECORD))
+
+
+def test_a_message_seen_before_is_not_new_and_not_forwarded_again() -> None:
+    policy = flood(A, B, C)
+    policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
+    assert policy.received(B, vote(0), kind=Kind.CONSENSUS, now=1) == Received(new=False, sends=())
+    assert policy.originated(vote(1), kind=Kind.CONSENSUS, now=2) == sends(
+        (A, vote(1)), (B, vote(1)), (C, vote(1))
+    )
+    assert not policy.received(C, vote(1), kind=Kind.CONSENSUS, now=3).new
+
+
+def test_a_message_for_this_node_only_is_new_but_not_forwarded() -> None:
+    policy = flood(A, B)
+    assert policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0, relay=False) == Received(
+        new=True, sends=()
+    )
+    assert not policy.received(B, vote(0), kind=Kind.CONSENSUS, now=0).new
+
+
+def test_a_peer_that_left_gets_nothing() -> None:
+    policy = flood(A, B, C)
+    policy.peer_left(B)
+    assert list(policy.peers) == [A, C]
+    assert policy.originated(vote(0), kind=Kind.CONSENSUS, now=0) == sends(
+        (A, vote(0)), (C, vote(0))
+    )
+    policy.peer_left(B)  # twice: no error
+    policy.peer_joined(B)
+    assert list(policy.peers) == [A, C, B]
+
+
+def test_the_seen_cache_forgets_the_oldest_beyond_its_count() -> None:
+    seen = SeenCache(max_count=2, max_age_ms=10_000)
+    ids = [sha256(bytes([i])) for i in range(3)]
+    assert all(seen.first_time(i, 0) for i in ids)
+    assert len(seen) == 2
+    assert ids[0] not in seen
+    assert ids[2] in seen
+    assert seen.first_time(ids[0], 1)  # new again
+    assert not seen.first_time(ids[2], 1)
+
+
+def test_the_seen_cache_forgets_ids_older_than_its_age() -> None:
+    policy = flood(A, B, seen=SeenCache(max_count=100, max_age_ms=1_000))
+    policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
+    assert not policy.received(A, vote(0), kind=Kind.CONSENSUS, now=999).new
+    again = policy.received(A, vote(0), kind=Kind.CONSENSUS, now=1_000)
+    assert again.new
+    assert again.sends == tuple(sends((B, vote(0))))
+    assert len(policy.seen) == 1
+
+
+def test_bounds_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="seen-cache bounds must be positive"):
+        SeenCache(max_count=0)
+    with pytest.raises(ValueError, match="stuck_after_ms 0"):
+        Flood(stuck_after_ms=0)
+
+
+def tick(
+    policy: Flood[str], now: int, *, height: int = 1, known: tuple[bytes, ...] = ()
+) -> list[Send[str]]:
+    return policy.tick(
+        now,
+        height=height,
+        status=Status(height=height, round=0).raw,
+        own=[vote(0, height)],
+        known=known,
+        own_records=[RECORD.raw],
+    )
+
+
+def test_a_node_whose_height_moves_sends_nothing_at_its_ticks() -> None:
+    policy = flood(A, B)
+    for height, now in enumerate(range(0, 1_000, STUCK), start=1):
+        assert tick(policy, now, height=height) == []
+    assert tick(policy, 800 + STUCK - 1, height=5) == []  # not a whole interval yet
+    assert tick(policy, 800 + STUCK, height=5) != []
+
+
+def test_stuck_it_resends_status_own_messages_and_records_and_relays_what_peers_lack() -> None:
+    policy = flood(A, B)
+    status = Status(height=1, round=0).raw
+    own = vote(0)
+    heard = vote(2)  # from A, so A has it
+    lost = vote(3)  # B sent it and A never got it
+    policy.received(A, heard, kind=Kind.CONSENSUS, now=0, relay=False)
+    policy.received(B, lost, kind=Kind.CONSENSUS, now=0, relay=False)
+    assert tick(policy, 0, known=(own, heard, lost)) == []
+    assert tick(policy, STUCK, known=(own, heard, lost)) == [
+        *sends((A, status), (B, status), (A, own), (B, own)),
+        *sends((A, RECORD.raw), (B, RECORD.raw), kind=Kind.RECORD),
+        *sends((B, heard), (A, lost)),
+    ]
+    # the next stuck tick re-sends what is its own, and relays nothing already relayed
+    second = tick(policy, 2 * STUCK, known=(own, heard, lost))
+    assert second == [
+        *sends((A, status), (B, status), (A, own), (B, own)),
+        *sends((A, RECORD.raw), (B, RECORD.raw), kind=Kind.RECORD),
+    ]
+
+
+def test_every_few_stuck_ticks_everything_is_relayed_again() -> None:
+    policy = flood(A, B, relay_again_ticks=3)
+    heard = vote(2)
+    policy.received(A, heard, kind=Kind.CONSENSUS, now=0, relay=False)
+    relayed = []
+    for n in range(8):
+        out = tick(policy, n * STUCK, known=(heard,))
+        relayed.append([s.peer for s in out if s.data == heard])
+    # stuck ticks 1..7: relay to B at the first, then to both at the 3rd and 6th
+    assert relayed == [[], [B], [], [A, B], [], [], [A, B], []]
+
+
+def test_a_new_height_forgets_who_has_what() -> None:
+    policy = flood(A, B)
+    old = vote(2)
+    policy.received(A, old, kind=Kind.CONSENSUS, now=0, relay=False)
+    tick(policy, 0)
+    tick(policy, STUCK, known=(old,))  # relayed to B; A had it
+    assert tick(policy, 2 * STUCK, height=2) == []
+    out = tick(policy, 3 * STUCK, height=2, known=(old,))
+    assert [s.peer for s in out if s.data == old] == [A, B]
