@@ -135,6 +135,26 @@ def test_within_one_third_the_simulator_exits_0(capsys: pytest.CaptureFixture[st
     assert out.splitlines()[-1].startswith("total: 3 runs, 3 ok, 0 failed")
 
 
+def test_a_node_cut_off_catches_up_by_fetching_ranges_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # seed 4: node 1 is alone on its side of the partition until GST while 0, 2, 3 go on
+    scenario = Scenario(seed=4, validators=4, partition=True, gst_ms=6000, heights=12)
+    monkeypatch.setattr(Simulation, "_catch_up", lambda *_: None)  # no decisions pushed
+    sim = Simulation(scenario)
+    assert sim.partition is not None
+    assert sim.partition.groups == ((1,), (0, 2, 3))
+    result = sim.run().result()
+    assert result.ok, result.violations
+    assert sim.fetches > 0
+    assert len({n.app.decided[11][0].id for n in sim.nodes}) == 1
+    # and without its fetches it never catches up
+    deaf = Simulation(dataclasses.replace(scenario, max_time_ms=15_000))
+    monkeypatch.setattr(deaf, "_sync", lambda *_: None)
+    violations = deaf.run().result().violations
+    assert any("liveness: stalled: honest node(s) 1 decided only" in v for v in violations)
+
+
 def test_the_checker_catches_a_bad_certificate_and_a_disagreement() -> None:
     sim = Simulation(Scenario(validators=4, seed=3, heights=3)).run()
     assert sim.result().ok

@@ -4,21 +4,29 @@ shell drive the same ones, so what the simulator proves is what the node runs.
 
 - `mempool`: which records wait for a block, and what a proposer takes.
 - `gossip`: what is forwarded to which peer, and re-sent when the node is stuck.
+- `sync`: when the node is behind, which blocks to fetch from whom; what to send a peer behind.
+- `pacing`: when a validator starts the first round of a new height.
 """
 
 from node.policy.gossip import Flood, Forwarding, Kind, Received, SeenCache, Send
 from node.policy.mempool import Admitted, LedgerView, Mempool, Refusal, Refused
+from node.policy.sync import CatchUp, Fetch, Progress, Report, SyncAction
 
 __all__ = [
     "Admitted",
+    "CatchUp",
+    "Fetch",
     "Flood",
     "Forwarding",
     "Kind",
     "LedgerView",
     "Mempool",
+    "Progress",
     "Received",
     "Refusal",
     "Refused",
+    "Report",
     "SeenCache",
     "Send",
+    "SyncAction",
 ]

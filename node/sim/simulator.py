@@ -1,7 +1,9 @@
 """A deterministic simulation of a Commons validator network in one process.
 
 Every node runs the real engine on a real `Chain` and the node's own policies (`node.policy`:
-what to forward, when to re-send); between them is a virtual network on a virtual clock. Events
+what to forward, when to re-send, when and what to fetch, what to send a peer behind; a `Fetch`
+travels the virtual network as a request answered with decisions); between them is a virtual
+network on a virtual clock. Events
 (deliveries, timers, gossip ticks, crashes, restarts) sit in one queue ordered by (virtual time,
 sequence number), and every random choice — delays, drops, duplicates, which validators are
 Byzantine and how, partitions, crashes — comes from one `random.Random(seed)` owned by the run.
@@ -51,6 +53,7 @@ from node.consensus.messages import (
 )
 from node.consensus.verify import SignatureCache
 from node.policy.gossip import Flood, Kind, Send
+from node.policy.sync import CatchUp, Fetch, SyncAction
 from node.sim.app import ChainApp, Verdicts
 from node.sim.byzantine import (
     HONEST,
@@ -68,8 +71,11 @@ CRASH_FALLBACK_MS = 300
 """A crash meant to hit between persist and send happens anyway this long after it was due."""
 DECODED_KEPT = 50_000
 HISTORY_KEPT = 500
+SYNC_STALL_TICKS = 4
+"""A node one height behind a peer fetches after this many gossip intervals without a decision."""
+SYNC_TIMEOUT_TICKS = 5
 
-_DELIVER, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST = range(7)
+_DELIVER, _FETCH, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST = range(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +97,17 @@ class Partition:
 
 class SimNode:
     """One simulated node: its keys, its durable state (chain, persisted consensus state) and
-    its volatile state (the engine, the gossip policy), which a crash loses."""
+    its volatile state (the engine, the gossip and catch-up policies), which a crash loses."""
 
     def __init__(
-        self, index: int, key: Keypair, app: ChainApp, *, honest: bool, gossip: Flood[int]
+        self,
+        index: int,
+        key: Keypair,
+        app: ChainApp,
+        *,
+        honest: bool,
+        gossip: Flood[int],
+        sync: CatchUp[int],
     ) -> None:
         self.index = index
         self.key = key
@@ -109,8 +122,9 @@ class SimNode:
         """Down time of a crash waiting for the next persist (0: none pending)."""
         self.skew = 0
         self.gossip = gossip
-        self.catchup: dict[tuple[int, int], int] = {}
+        self.sync = sync
         self.decisions: dict[int, bytes] = {}
+        """Encoded `Decision` of each decided height, made when first sent."""
         self.history: list[bytes] = []
         self.evidence: list[DoubleVote] = []
         self.decide_times: list[int] = []
@@ -151,6 +165,7 @@ class Simulation:
                 ChainApp(genesis, keys[i], apply=apply, verdicts=self._verdicts),
                 honest=i not in self.byzantine,
                 gossip=self._new_gossip(i, s.nodes),
+                sync=self._new_sync(i, s.nodes),
             )
             for i in range(s.nodes)
         ]
@@ -194,6 +209,8 @@ class Simulation:
         self.crashes_after_persist = 0
         """Crashes that struck after a Persist and before the messages it covered were sent."""
         self.restarts = 0
+        self.fetches = 0
+        """Catch-up requests sent (`node.policy.sync.Fetch`)."""
         self.heights_at_gst: int | None = None
         self.evidence: dict[tuple[bytes, bytes], DoubleVote] = {}
         self.invalid_evidence = 0
@@ -232,6 +249,8 @@ class Simulation:
             node = self.nodes[index] if index >= 0 else None
             if kind == _DELIVER and node is not None:
                 self._deliver(node, *payload)
+            elif kind == _FETCH and node is not None:
+                self._answer_fetch(node, *payload)
             elif kind == _TIMER and node is not None:
                 incarnation, timeout = payload
                 if node.up and node.engine is not None and node.incarnation == incarnation:
@@ -283,6 +302,10 @@ class Simulation:
             self.send(node, send.peer, send.data)
 
     def send(self, node: SimNode, peer: int, raw: bytes) -> None:
+        self._transmit(node, peer, _DELIVER, (node.index, raw))
+
+    def _transmit(self, node: SimNode, peer: int, kind: int, payload: tuple[Any, ...]) -> None:
+        """Put a message from `node` on the network to `peer`: partitions, drops, delays."""
         self.messages += 1
         now = self.now
         partition = self.partition
@@ -297,9 +320,9 @@ class Simulation:
         if now < self.gst and s.drop and self.rng.random() < s.drop:
             self.dropped += 1
             return
-        self._push(now + self._delay(), _DELIVER, peer, (node.index, raw))
+        self._push(now + self._delay(), kind, peer, payload)
         if s.duplicate and self.rng.random() < s.duplicate:
-            self._push(now + self._delay(), _DELIVER, peer, (node.index, raw))
+            self._push(now + self._delay(), kind, peer, payload)
 
     def _delay(self) -> int:
         s = self.scenario
@@ -321,6 +344,8 @@ class Simulation:
             return
         if node.behaviour.keeps_history and len(node.history) < HISTORY_KEPT:
             node.history.append(raw)
+        # a decision of h says its sender decided h; any other message, that it decided h - 1
+        node.sync.peer_at(sender, message.height + isinstance(message, Decision))
         if message.height > engine.height + 1:
             return  # of no use yet: its sender sends it again if this node is needed
         if not isinstance(message, Status | Decision):
@@ -351,23 +376,39 @@ class Simulation:
         return message
 
     def _catch_up(self, node: SimNode, peer: int, height: int) -> None:
-        """A peer is behind: send it the decided blocks it lacks, with their certificates."""
+        """A peer is behind at `height`: send it the decided blocks it lacks, with their
+        certificates, as the catch-up policy says."""
         if not node.behaviour.answers_catchup:
             return
-        for h in range(height, min(node.app.height + 1, height + 8)):
-            last = node.catchup.get((peer, h))
-            if last is not None and self.now - last < self.scenario.gossip_ms:
-                continue
-            node.catchup[(peer, h)] = self.now
-            raw = node.decisions.get(h)
-            if raw is None:
-                block, commit = node.app.decided[h - 1]
-                raw = node.decisions[h] = Decision(block=block, commit=commit).raw
-            self.send(node, peer, raw)
+        for h in node.sync.decisions_for(peer, height, tip=node.app.height, now=self.now):
+            self.send(node, peer, self._decision(node, h))
+
+    def _answer_fetch(self, node: SimNode, requester: int, first: int, last: int) -> None:
+        """A `Fetch` reached `node`: it answers with the decisions it has in the range."""
+        if node.up and node.engine is not None and node.behaviour.answers_catchup:
+            for h in range(first, min(last, node.app.height) + 1):
+                self.send(node, requester, self._decision(node, h))
+
+    def _decision(self, node: SimNode, height: int) -> bytes:
+        raw = node.decisions.get(height)
+        if raw is None:
+            block, commit = node.app.decided[height - 1]
+            raw = node.decisions[height] = Decision(block=block, commit=commit).raw
+        return raw
+
+    def _sync(self, node: SimNode, actions: list[SyncAction[int]]) -> None:
+        """Perform the catch-up policy's actions: a `Fetch` travels as a request on the
+        simulated network. (No simulated peer serves an invalid block, so no `Report` comes.)"""
+        for action in actions:
+            if isinstance(action, Fetch):
+                self.fetches += 1
+                payload = (node.index, action.first, action.last)
+                self._transmit(node, action.peer, _FETCH, payload)
 
     def _tick(self, node: SimNode) -> None:
         if node.up and node.engine is not None:
             node.behaviour.gossip(self, node)
+            self._sync(node, node.sync.poll(tip=node.app.height, now=self.now))
         self._push(self.now + self.scenario.gossip_ms, _TICK, node.index, None)
 
     def gossip_tick(self, node: SimNode) -> list[Send[int]]:
@@ -382,6 +423,18 @@ class Simulation:
             own=[m.raw for m in engine.own_messages()],
             known=[m.raw for m in engine.known_messages()],
         )
+
+    def _new_sync(self, index: int, nodes: int) -> CatchUp[int]:
+        gossip_ms = self.scenario.gossip_ms
+        sync: CatchUp[int] = CatchUp(
+            stall_ms=SYNC_STALL_TICKS * gossip_ms,
+            timeout_ms=SYNC_TIMEOUT_TICKS * gossip_ms,
+            resend_ms=gossip_ms,
+        )
+        for peer in range(nodes):
+            if peer != index:
+                sync.peer_joined(peer)
+        return sync
 
     def _new_gossip(self, index: int, nodes: int) -> Flood[int]:
         gossip: Flood[int] = Flood(stuck_after_ms=self.scenario.gossip_ms)
@@ -411,6 +464,7 @@ class Simulation:
     def _restart(self, node: SimNode) -> None:
         node.up = True
         node.gossip = self._new_gossip(node.index, len(self.nodes))
+        node.sync = self._new_sync(node.index, len(self.nodes))
         self.restarts += 1
         node.engine = self._new_engine(node, node.persisted)
         self._perform(node, node.engine.start(self.local_now(node)))
