@@ -153,7 +153,10 @@ class Flood(Generic[P]):
         self.relay_again_ticks = relay_again_ticks
         self.seen = seen if seen is not None else SeenCache()
         self._has: dict[P, set[bytes]] = {}
-        """peer -> the messages it is known to have (this height)."""
+        """peer -> ids of the messages it is known to have (this height)."""
+        self._ids: dict[bytes, bytes] = {}
+        """The ids of the messages `tick` was given (held by the engine anyway), so that a stuck
+        node does not hash them again at every tick; emptied with `_has`."""
         self._height: int | None = None
         self._since = 0
         self._stuck_ticks = 0
@@ -171,17 +174,21 @@ class Flood(Generic[P]):
     def received(
         self, peer: P, data: bytes, *, kind: Kind, now: int, relay: bool = True
     ) -> Received[P]:
-        if not self.seen.first_time(sha256(data), now):
-            self._known_by(peer, data)
-            return Received(new=False, sends=())
-        self._known_by(peer, data)
-        if not relay:
-            return Received(new=True, sends=())
-        return Received(new=True, sends=tuple(self._to_all(data, kind, but=peer)))
+        message_id = sha256(data)
+        new = self.seen.first_time(message_id, now)
+        has = self._has.get(peer)
+        if has is not None:
+            if len(has) >= self.seen.max_count:
+                has.clear()
+            has.add(message_id)
+        if not (new and relay):
+            return Received(new=new, sends=())
+        return Received(new=True, sends=tuple(self._to_all(data, message_id, kind, but=peer)))
 
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
-        self.seen.first_time(sha256(data), now)
-        return self._to_all(data, kind)
+        message_id = sha256(data)
+        self.seen.first_time(message_id, now)
+        return self._to_all(data, message_id, kind)
 
     def tick(
         self,
@@ -203,38 +210,36 @@ class Flood(Generic[P]):
         self._stuck_ticks += 1
         if self._stuck_ticks % self.relay_again_ticks == 0:
             self._forget()
-        out = self._to_all(status, Kind.CONSENSUS)
+        out = self._to_all(status, self._id(status), Kind.CONSENSUS)
         for data in own:
-            out += self._to_all(data, Kind.CONSENSUS)
+            out += self._to_all(data, self._id(data), Kind.CONSENSUS)
         for data in own_records:
-            out += self._to_all(data, Kind.RECORD)
+            out += self._to_all(data, self._id(data), Kind.RECORD)
         for data in known:
-            out += self._to_missing(data, Kind.CONSENSUS)
+            message_id = self._id(data)
+            for peer, has in self._has.items():
+                if message_id not in has:
+                    has.add(message_id)
+                    out.append(Send(peer=peer, kind=Kind.CONSENSUS, data=data))
         return out
 
-    def _to_all(self, data: bytes, kind: Kind, *, but: P | None = None) -> list[Send[P]]:
+    def _to_all(
+        self, data: bytes, message_id: bytes, kind: Kind, *, but: P | None = None
+    ) -> list[Send[P]]:
         out: list[Send[P]] = []
         for peer, has in self._has.items():
             if peer != but:
-                has.add(data)
+                has.add(message_id)
                 out.append(Send(peer=peer, kind=kind, data=data))
         return out
 
-    def _to_missing(self, data: bytes, kind: Kind) -> list[Send[P]]:
-        out: list[Send[P]] = []
-        for peer, has in self._has.items():
-            if data not in has:
-                has.add(data)
-                out.append(Send(peer=peer, kind=kind, data=data))
-        return out
-
-    def _known_by(self, peer: P, data: bytes) -> None:
-        has = self._has.get(peer)
-        if has is not None:
-            if len(has) >= self.seen.max_count:
-                has.clear()
-            has.add(data)
+    def _id(self, data: bytes) -> bytes:
+        message_id = self._ids.get(data)
+        if message_id is None:
+            message_id = self._ids[data] = sha256(data)
+        return message_id
 
     def _forget(self) -> None:
+        self._ids.clear()
         for has in self._has.values():
             has.clear()
