@@ -12,12 +12,16 @@ from collections.abc import Sequence
 import click
 
 from cli.demo import demo
+from cli.devnet import devnet
 from cli.governance_cmds import governance
 from cli.keys import init, key
 from cli.ledger_cmds import audit_cmd, export, genesis, import_, proof, verify_proof
+from cli.node_cmds import contribute, node, status
 from cli.output import err_console
 from cli.simulate import simulate
 from ledger.errors import LedgerError
+from node.client import Unreachable
+from node.errors import ConfigError, NodeError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -43,6 +47,10 @@ for command in (
     verify_proof,
     governance,
     simulate,
+    node,
+    status,
+    contribute,
+    devnet,
 ):
     commons.add_command(command)
 
@@ -60,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         e.show()
         return EXIT_USAGE if isinstance(e, click.UsageError) else EXIT_REFUSED
     except LedgerError as e:
+        err_console.print(f"[red]error:[/] {e}")
+        return EXIT_REFUSED
+    except Unreachable as e:
+        err_console.print(f"[red]error:[/] {e}")
+        return EXIT_UNREACHABLE
+    except ConfigError as e:
+        err_console.print(f"[red]error:[/] {e}")
+        return EXIT_USAGE
+    except NodeError as e:
         err_console.print(f"[red]error:[/] {e}")
         return EXIT_REFUSED
     except OSError as e:

@@ -76,7 +76,7 @@ H2 = Timeout(height=2, round=NEW_HEIGHT, step=Step.PROPOSE)
 
 def test_pacing_waits_for_records_or_the_interval() -> None:
     pacer = Pacer(max_block_interval_ms=10_000)
-    pacer.hold(H2, now=1_000, delay_ms=0, last_block_time=900)
+    pacer.hold(H2, now=1_000, delay_ms=0, decided_at=900)
     assert pacer.release(now=1_000, records_waiting=False) is None
     assert pacer.next_check(1_000) == 9_900
     assert pacer.release(now=5_000, records_waiting=True) == H2
@@ -86,21 +86,21 @@ def test_pacing_waits_for_records_or_the_interval() -> None:
 
 def test_pacing_makes_an_empty_block_once_the_interval_has_passed() -> None:
     pacer = Pacer(max_block_interval_ms=10_000)
-    pacer.hold(H2, now=1_000, delay_ms=0, last_block_time=900)
+    pacer.hold(H2, now=1_000, delay_ms=0, decided_at=900)
     assert pacer.release(now=10_899, records_waiting=False) is None
     assert pacer.release(now=10_900, records_waiting=False) == H2
 
 
 def test_pacing_follows_a_peer_that_started_the_height() -> None:
     pacer = Pacer(max_block_interval_ms=10_000)
-    pacer.hold(H2, now=1_000, delay_ms=0, last_block_time=900)
+    pacer.hold(H2, now=1_000, delay_ms=0, decided_at=900)
     assert pacer.release(now=1_001, records_waiting=False, height_started_elsewhere=1) is None
     assert pacer.release(now=1_001, records_waiting=False, height_started_elsewhere=2) == H2
 
 
 def test_pacing_keeps_the_engines_own_delay() -> None:
     pacer = Pacer(max_block_interval_ms=10_000)
-    pacer.hold(H2, now=1_000, delay_ms=500, last_block_time=900)
+    pacer.hold(H2, now=1_000, delay_ms=500, decided_at=900)
     assert pacer.release(now=1_200, records_waiting=True) is None
     assert pacer.next_check(1_200) == 300
     assert pacer.release(now=1_500, records_waiting=True) == H2

@@ -7,8 +7,10 @@ node holds that timer until there is a reason to make a block:
   without a fixed delay);
 - a peer already sent a message of the new height: a proposal or votes are on their way, and a
   node that has not started the round would only let them pass;
-- `max_block_interval_ms` has passed since the last block's time: an empty block, so that BFT
-  time moves and proposals close on time on a quiet network.
+- `max_block_interval_ms` has passed since this node decided the last block: an empty block, so
+  that BFT time moves and proposals close on time on a quiet network. (The last block's own
+  time is the median of the precommits of the block before it, about one interval earlier on a
+  quiet network: counting from it would make blocks come in pairs.)
 
 Pure: the time is an argument, and the answer is the timer to fire now, if any.
 """
@@ -34,9 +36,9 @@ class Pacer:
         self.interval = max_block_interval_ms
         self.held: Held | None = None
 
-    def hold(self, timeout: Timeout, *, now: int, delay_ms: int, last_block_time: int) -> None:
+    def hold(self, timeout: Timeout, *, now: int, delay_ms: int, decided_at: int) -> None:
         """The engine asked to start `timeout.height` after `delay_ms`."""
-        empty_at = max(now + delay_ms, last_block_time + self.interval)
+        empty_at = max(now + delay_ms, decided_at + self.interval)
         self.held = Held(timeout=timeout, not_before=now + delay_ms, empty_at=empty_at)
 
     def release(

@@ -1,0 +1,170 @@
+"""`commons devnet`: a local network of N validator nodes, each its own process on loopback.
+
+The first run makes DIR/genesis.json and one home per node (DIR/node-1 …, keys unencrypted: a
+devnet is for trying things), each with a config.toml naming its ports and the other nodes as
+peers; a later run on the same DIR starts the same network again where it stopped. Ctrl-C (or
+SIGTERM) stops every node.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from cli.home import key_path
+from cli.output import console
+from ledger.crypto import SEED_BYTES, Keypair, Role
+from ledger.files import read_key_file, seal_key, write_private
+from ledger.genesis import Genesis, Param
+from node.config import load
+from node.rules import commons_genesis
+
+STOP_GRACE_S = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevnetNode:
+    home: Path
+    listen: int
+    api: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen}"
+
+
+def layout(where: Path, count: int, base_port: int) -> list[DevnetNode]:
+    return [
+        DevnetNode(
+            home=where / f"node-{i + 1}", listen=base_port + 2 * i, api=base_port + 2 * i + 1
+        )
+        for i in range(count)
+    ]
+
+
+def create(
+    where: Path, nodes: list[DevnetNode], *, params: dict[str, Param] | None = None
+) -> Genesis:
+    """Homes, keys and one genesis for a new devnet in `where`."""
+    keys: list[dict[Role, Keypair]] = []
+    for n in nodes:
+        (n.home / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
+        made = {role: Keypair.from_seed(os.urandom(SEED_BYTES)) for role in Role}
+        for role, key in made.items():
+            write_private(key_path(n.home, role), seal_key(role, key, None))
+        keys.append(made)
+    genesis = commons_genesis(
+        name=f"devnet-{len(nodes)}",
+        time=int(time.time() * 1000),
+        members={k[Role.MEMBER].public_key: (f"member{i + 1}", 100) for i, k in enumerate(keys)},
+        validators={k[Role.VALIDATOR].public_key: 1 for k in keys},
+        params=params,
+    )
+    write_private(where / "genesis.json", genesis.to_json())
+    for n in nodes:
+        peers = ", ".join(f'"{o.url}"' for o in nodes if o is not n)
+        config = (
+            "# a devnet node: see `commons devnet --help`\n"
+            "[node]\n"
+            f'listen = "127.0.0.1:{n.listen}"\n'
+            f'api = "127.0.0.1:{n.api}"\n'
+            f"peers = [{peers}]\n\n"
+            "[ledger]\n"
+            f'genesis = "{(where / "genesis.json").resolve()}"\n'
+        )
+        write_private(n.home / "config.toml", config.encode())
+    return genesis
+
+
+def existing(where: Path) -> list[DevnetNode] | None:
+    """The nodes of a devnet made before in `where`, as their config files say."""
+    if not (where / "genesis.json").exists():
+        return None
+    found = []
+    for home in sorted(where.glob("node-*"), key=lambda p: int(p.name.split("-")[1])):
+        config = load(home, environ={})
+        found.append(DevnetNode(home=home, listen=config.listen.port, api=config.api.port))
+    return found
+
+
+def start_node(n: DevnetNode, *, log_format: str = "text") -> subprocess.Popen[bytes]:
+    log = (n.home / "node.log").open("ab")
+    with log:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "cli", "node", "start", "--home", str(n.home),
+             "--log-format", log_format],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "COMMONS_HOME": str(n.home)},
+        )  # fmt: skip
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in processes:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@click.command()
+@click.option("--nodes", "count", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--dir", "where", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--base-port", type=click.IntRange(1024, 65000), default=7520, show_default=True)
+def devnet(count: int, where: Path, base_port: int) -> None:
+    """Run a local network of validator nodes until Ctrl-C."""
+    where = where.resolve()
+    nodes = existing(where)
+    if nodes is None:
+        where.mkdir(parents=True, exist_ok=True)
+        nodes = layout(where, count, base_port)
+        genesis = create(where, nodes)
+        console.print(f"Created devnet {genesis.network_id.hex()[:16]} of {count} nodes in {where}")
+    else:
+        console.print(f"Resuming the devnet of {len(nodes)} nodes in {where}")
+    member = read_key_file(key_path(nodes[0].home, Role.MEMBER), None).key
+    processes = [start_node(n) for n in nodes]
+    for n in nodes:
+        console.print(
+            f"  {n.home}  peers {n.url}  API http://127.0.0.1:{n.api}  log {n.home / 'node.log'}"
+        )
+    first = nodes[0].home
+    console.print(f"\nTry:  commons status --home {first}")
+    console.print(f'      commons contribute "My first contribution" --home {first} --wait')
+    console.print(
+        f"(member key of node-1: {member.public_key.hex()[:16]}…)  Ctrl-C stops every node."
+    )
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for n, p in zip(nodes, processes, strict=True):
+                if p.poll() is not None:
+                    log = n.home / "node.log"
+                    console.print(f"[red]{n.home.name} exited with {p.returncode}[/]; see {log}")
+                    stopping = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_all(processes)
+        console.print("Stopped every node.")

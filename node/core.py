@@ -1,0 +1,458 @@
+"""One node's logic, synchronous: the engine, the mempool, the forwarding and catch-up policies
+and the store, driven by events from the shell, answering with the actions the shell performs.
+
+The shell (node/shell/) calls these methods from one thread only, so nothing here locks; it
+performs the returned actions in order (sends, timers, fetches, disconnects). Consensus effects
+are carried out here: `Persist` is written to the store before this method returns, so before
+any message it covers can be sent; `Decide` has already been committed by the engine's app.
+Time is the shell's clock, an argument in ms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger import codec, schema
+from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
+from ledger.crypto import Keypair, sha256
+from ledger.errors import InvalidData, LedgerError
+from ledger.records import Record, decode_record
+from ledger.store import Store
+from node.app import StoreApp, Verified, proposer_schedule
+from node.consensus.effects import (
+    Broadcast,
+    Decide,
+    Effect,
+    Evidence,
+    Persist,
+    PersistedState,
+    ScheduleTimeout,
+    Timeout,
+)
+from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
+from node.consensus.messages import Decision, Status, decode_message
+from node.consensus.proposer import ProposerSchedule
+from node.errors import NodeError
+from node.policy.gossip import Flood, Kind
+from node.policy.gossip import Send as Forward
+from node.policy.mempool import Mempool, Refused
+from node.policy.pacing import Pacer
+from node.policy.sync import CatchUp, Report, SyncAction
+from node.policy.sync import Fetch as FetchRange
+from node.wire import Push, encode_push
+
+log = logging.getLogger("commons.node")
+
+Peer = bytes
+"""A peer is named by its node key."""
+
+STALL_MS = 1_500
+"""One height behind a peer for this long, this node fetches the block instead of waiting."""
+FETCH_TIMEOUT_MS = 30_000
+RESEND_MS = 1_000
+STUCK_AFTER_MS = 2_000
+"""A height that has not moved for this long gets its messages and own records sent again."""
+MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024
+"""Record bytes a proposer puts in one block: room is left for the header, its certificate and
+each record's framing."""
+CONSENSUS_STATE = "consensus"
+OUTBOX = "outbox"
+"""Node values in the store (`Store.node_value`): the validator's last persisted consensus state,
+and this node's own records not final yet."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    peer: Peer
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    timeout: Timeout
+    delay_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetch:
+    peer: Peer
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnect:
+    peer: Peer
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finalized:
+    height: int
+    block_id: bytes
+    records: tuple[bytes, ...]
+    time: int
+
+
+Action = Send | Schedule | Fetch | Disconnect | Finalized
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted:
+    """What became of a record given to this node."""
+
+    record_id: bytes
+    status: str
+    """`accepted` (new, in the mempool), `known` (already pending or final), or `final`."""
+    height: int | None = None
+
+
+class NodeCore:
+    def __init__(
+        self,
+        store: Store,
+        validator: Keypair | None,
+        *,
+        timeouts: Timeouts,
+        now: int,
+        mempool_records: int = 50_000,
+        mempool_bytes: int = 64 * 1024 * 1024,
+        joining: bool = False,
+    ) -> None:
+        """`joining`: this node has peers to catch up with before it may sign anything."""
+        self.store = store
+        self.validator = validator
+        self.timeouts = timeouts
+        self.network_id = store.genesis.network_id
+        params = store.genesis.params
+        self.max_skew = params["max_skew_ms"].value
+        self.max_block_records = params["max_block_records"].value
+        self.verified = Verified()
+        self.mempool = Mempool(
+            lambda: store.chain.state,
+            network_id=self.network_id,
+            max_records=mempool_records,
+            max_bytes=mempool_bytes,
+        )
+        self.app = StoreApp(store, validator, self._take, self.verified)
+        self.gossip: Flood[Peer] = Flood(stuck_after_ms=STUCK_AFTER_MS)
+        self.sync: CatchUp[Peer] = CatchUp(
+            stall_ms=STALL_MS, timeout_ms=FETCH_TIMEOUT_MS, resend_ms=RESEND_MS
+        )
+        self.pacer = Pacer(params["max_block_interval_ms"].value)
+        self.joined = not joining
+        self._started_elsewhere = 0
+        self._heard: set[Peer] = set()
+        """Peers that told this node their height: it joins consensus only after one has."""
+        self._outbox_ids: set[bytes] = set()
+        self._restore_outbox(now)
+        self.engine = self._new_engine(signing=self.joined)
+
+    # lifecycle
+
+    def start(self, now: int) -> list[Action]:
+        return self._perform(self.engine.start(now), now)
+
+    def _new_engine(self, *, signing: bool) -> Engine:
+        """An engine at the store's next height: a validator resumes from its persisted state
+        (never signing twice); an observer (not signing, or not joined yet) starts fresh."""
+        raw = self.store.node_value(CONSENSUS_STATE)
+        restored = None if raw is None else PersistedState.decode(raw)
+        height = self.app.next_height()
+        if signing and restored is not None and restored.height >= height - 1:
+            return self._engine(self.validator, restored=restored)
+        # a persisted state further back covers heights this node has passed and will not sign
+        schedule = proposer_schedule(self.store) if height > 1 else None
+        return self._engine(self.validator if signing else None, schedule=schedule)
+
+    def _engine(
+        self,
+        key: Keypair | None,
+        *,
+        restored: PersistedState | None = None,
+        schedule: ProposerSchedule | None = None,
+    ) -> Engine:
+        return Engine(
+            self.app,
+            network_id=self.network_id,
+            key=key,
+            timeouts=self.timeouts,
+            restored=restored,
+            schedule=schedule,
+        )
+
+    def join(self, now: int) -> list[Action]:
+        """Caught up with the peers: from now on this validator signs."""
+        if self.joined:
+            return []
+        self.joined = True
+        log.info("joined consensus at height %d", self.app.next_height())
+        observer, self.engine = self.engine, self._new_engine(signing=True)
+        out = self._perform(self.engine.start(now), now)
+        for message in observer.known_messages():  # seen once already: gossip will not resend
+            if message.height == self.engine.height:
+                out += self._perform(self.engine.receive(message, now), now)
+        return out
+
+    # events from peers
+
+    def peer_joined(self, peer: Peer, now: int) -> list[Action]:
+        self.gossip.peer_joined(peer)
+        self.sync.peer_joined(peer)
+        status = Status(height=self.engine.height, round=self.engine.round)
+        return [Send(peer=peer, frame=encode_push(Push.CONSENSUS, status.raw))]
+
+    def peer_left(self, peer: Peer) -> None:
+        self._heard.discard(peer)
+        self.gossip.peer_left(peer)
+        self.sync.peer_left(peer)
+
+    def on_push(self, peer: Peer, kind: Push, data: bytes, now: int) -> list[Action]:
+        """A frame from an authenticated peer. Bytes it is to blame for disconnect it."""
+        try:
+            if kind is Push.RECORD:
+                return self._on_record(peer, data, now)
+            return self._on_consensus(peer, data, now)
+        except InvalidData as e:
+            return [Disconnect(peer=peer, reason=str(e))]
+
+    def _on_record(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+        """Relayed only once it passed every check against the current state: a bad signature
+        is the sender's fault (InvalidData); a record the mempool cannot take now is not."""
+        if sha256(data) in self.gossip.seen:
+            return []
+        record = decode_record(data)
+        if record.id not in self.verified:
+            record.verify(self.network_id)
+            self.verified.add(record.id)
+        if self.store.record(record.id) is not None:
+            return []
+        try:
+            self.mempool.add(record, now=now)
+        except Refused as e:
+            log.debug("record %s not kept: %s", record.id.hex()[:16], e)
+            return []
+        received = self.gossip.received(peer, data, kind=Kind.RECORD, now=now)
+        return _framed(received.sends) + self._pace(now)
+
+    def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+        message = decode_message(data)
+        engine = self.engine
+        # a decision of h says its sender decided h; any other message of h, that it decided h - 1
+        self.sync.peer_at(peer, message.height + isinstance(message, Decision))
+        self._heard.add(peer)
+        if isinstance(message, Status):
+            return self._serve_catch_up(peer, message.height, now)
+        if message.height > engine.height + 1 or sha256(data) in self.gossip.seen:
+            # too far ahead to use: its sender re-sends it while stuck, and catch-up fetches
+            return []
+        relay = not isinstance(message, Decision)
+        received = self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now, relay=relay)
+        out = _framed(received.sends)
+        if message.height < engine.height - 1:
+            return out + self._serve_catch_up(peer, message.height, now)
+        if message.height < engine.height:
+            return out
+        self._started_elsewhere = max(self._started_elsewhere, message.height)
+        out += self._pace(now)
+        return out + self._perform(engine.receive(message, now), now)
+
+    def _serve_catch_up(self, peer: Peer, height: int, now: int) -> list[Action]:
+        """A peer is behind at `height`: send it the decided blocks it lacks (a few at a time;
+        far behind, it fetches ranges over HTTP)."""
+        out: list[Action] = []
+        for h in self.sync.decisions_for(peer, height, tip=self.store.tip.height, now=now):
+            decision = self.decision(h)
+            if decision is not None:
+                out.append(Send(peer=peer, frame=encode_push(Push.CONSENSUS, decision.raw)))
+        return out
+
+    def decision(self, height: int) -> Decision | None:
+        block, commit = self.store.block(height), self.store.commit(height)
+        if block is None or commit is None:
+            return None
+        return Decision(block=block, commit=commit)
+
+    # catch-up over HTTP
+
+    def blocks_fetched(
+        self, peer: Peer, certified: Sequence[tuple[RawBlock, Commit]], now: int
+    ) -> list[Action]:
+        """Blocks a peer answered a `Fetch` with: each is decided through the engine (which checks
+        its certificate against vals(h) and the block against the chain) in order."""
+        out: list[Action] = []
+        for raw, commit in certified:
+            height = self.engine.height
+            if raw.header.height != height:
+                continue
+            try:
+                decision = Decision(block=raw.parse(), commit=commit)
+            except InvalidData as e:
+                return out + self._sync(self._fetch_failed(peer, now, f"block {height}: {e}"))
+            out += self._perform(self.engine.receive(decision, now), now)
+            if self.engine.height == height:
+                reason = f"block {height} or its certificate does not verify"
+                return out + self._sync(self._fetch_failed(peer, now, reason))
+        return out + self._sync(self.sync.fetched(peer, tip=self.store.tip.height, now=now))
+
+    def fetch_failed(self, peer: Peer, now: int) -> list[Action]:
+        """A fetch from `peer` got no usable answer (transport, timeout, bytes that do not
+        decode)."""
+        return self._sync(self._fetch_failed(peer, now, None))
+
+    def _fetch_failed(self, peer: Peer, now: int, invalid: str | None) -> list[SyncAction[Peer]]:
+        return self.sync.fetch_failed(peer, tip=self.store.tip.height, now=now, invalid=invalid)
+
+    def _sync(self, actions: Sequence[SyncAction[Peer]]) -> list[Action]:
+        out: list[Action] = []
+        for action in actions:
+            if isinstance(action, Report):
+                out.append(Disconnect(peer=action.peer, reason=action.reason))
+            elif isinstance(action, FetchRange):
+                out.append(Fetch(peer=action.peer, first=action.first, last=action.last))
+        return out
+
+    # timers
+
+    def on_timeout(self, timeout: Timeout, now: int) -> list[Action]:
+        return self._perform(self.engine.on_timeout(timeout, now), now)
+
+    def tick(self, now: int) -> list[Action]:
+        """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
+        out = self._pace(now)
+        engine = self.engine
+        sends = self.gossip.tick(
+            now,
+            height=engine.height,
+            status=Status(height=engine.height, round=engine.round).raw,
+            own=[m.raw for m in engine.own_messages()],
+            known=[m.raw for m in engine.known_messages()],
+            own_records=[r.raw for r in self.mempool.local_records()],
+        )
+        out += _framed(sends)
+        out += self._sync(self.sync.poll(tip=self.store.tip.height, now=now))
+        caught_up = self.sync.progress().best <= self.store.tip.height
+        if not self.joined and self._heard and caught_up:
+            out += self.join(now)
+        return out
+
+    def _pace(self, now: int) -> list[Action]:
+        timeout = self.pacer.release(
+            now=now,
+            records_waiting=self.mempool.ready > 0,
+            height_started_elsewhere=self._started_elsewhere,
+        )
+        if timeout is None:
+            return []
+        return self._perform(self.engine.on_timeout(timeout, now), now)
+
+    # the local API
+
+    def submit(self, data: bytes, now: int) -> tuple[Submitted, list[Action]]:
+        """A record signed by a member through the local API. Raises InvalidData for a record
+        that breaks a rule, `Refused` for one the mempool cannot take now."""
+        record = decode_record(data)
+        stored = self.store.record(record.id)
+        if stored is not None:
+            return Submitted(record_id=record.id, status="final", height=stored.height), []
+        if record.id in self.mempool:
+            return Submitted(record_id=record.id, status="known"), []
+        record.verify(self.network_id)
+        self.verified.add(record.id)
+        self.mempool.add(record, now=now, local=True)
+        self._save_outbox()
+        out = _framed(self.gossip.originated(data, kind=Kind.RECORD, now=now))
+        return Submitted(record_id=record.id, status="accepted"), out + self._pace(now)
+
+    # effects
+
+    def _perform(self, effects: list[Effect], now: int) -> list[Action]:
+        out: list[Action] = []
+        for effect in effects:
+            if isinstance(effect, Persist):
+                if self.engine.key is not None:  # an observer's state must not replace it
+                    self.store.set_node_value(CONSENSUS_STATE, effect.state.encode())
+            elif isinstance(effect, Broadcast):
+                raw = effect.message.raw
+                out += _framed(self.gossip.originated(raw, kind=Kind.CONSENSUS, now=now))
+            elif isinstance(effect, ScheduleTimeout):
+                out += self._schedule(effect, now)
+            elif isinstance(effect, Decide):
+                out.append(self._decided(effect.block, effect.commit))
+            elif isinstance(effect, Evidence):
+                vote = effect.double_vote.votes[0]
+                log.warning(
+                    "validator %s signed two votes at height %d round %d",
+                    vote.validator.hex()[:16],
+                    vote.height,
+                    vote.round,
+                )
+        return out
+
+    def _schedule(self, effect: ScheduleTimeout, now: int) -> list[Action]:
+        timeout = effect.timeout
+        if timeout.round != NEW_HEIGHT:
+            return [Schedule(timeout=timeout, delay_ms=effect.delay_ms)]
+        self.pacer.hold(timeout, now=now, delay_ms=effect.delay_ms, decided_at=now)
+        return self._pace(now)
+
+    def _decided(self, block: Block, commit: Commit) -> Finalized:
+        self.mempool.on_finalized(block)
+        if any(r.id in self._outbox_ids for r in block.records):
+            self._save_outbox()
+        log.info(
+            "block %d finalized: %d records, id %s",
+            block.height,
+            len(block.records),
+            block.id.hex()[:16],
+        )
+        return Finalized(
+            height=block.height,
+            block_id=block.id,
+            records=tuple(r.id for r in block.records),
+            time=block.header.time,
+        )
+
+    # the outbox: this node's own records, kept until final
+
+    def _save_outbox(self) -> None:
+        own = self.mempool.local_records()
+        self._outbox_ids = {r.id for r in own}
+        value = codec.encode(tuple(r.raw for r in own)) if own else None
+        self.store.set_node_value(OUTBOX, value)
+
+    def _restore_outbox(self, now: int) -> None:
+        raw = self.store.node_value(OUTBOX)
+        if raw is None:
+            return
+        try:
+            items = codec.decode(raw, max_size=len(raw))
+            schema.integer(len(items), "outbox", 0, 1 << 20)
+        except (InvalidData, TypeError) as e:
+            raise NodeError(f"the outbox in {self.store.path} is damaged: {e}") from e
+        for data in items:
+            try:
+                record = decode_record(data)
+                record.verify(self.network_id)
+                if self.store.record(record.id) is None:
+                    self.mempool.add(record, now=now, local=True)
+                    self.verified.add(record.id)
+            except (LedgerError, Refused) as e:
+                log.warning("an own record kept from before the restart is dropped: %s", e)
+        self._save_outbox()
+
+    # what the proposer takes
+
+    def _take(self, block_time: int) -> list[Record]:
+        return self.mempool.take(
+            max_records=self.max_block_records,
+            max_bytes=MAX_BLOCK_RECORD_BYTES,
+            block_time=block_time,
+            max_skew=self.max_skew,
+        )
+
+
+def _framed(sends: Sequence[Forward[Peer]]) -> list[Action]:
+    return [Send(peer=s.peer, frame=encode_push(Push(s.kind.value), s.data)) for s in sends]

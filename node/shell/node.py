@@ -1,0 +1,374 @@
+"""The running node: an aiohttp server for peers and one for the local API, dialers to the
+configured peers, timers, and one thread where the node's logic (`NodeCore`) and its store live.
+
+Everything the core decides comes back as actions, performed here and nothing more: frames to
+peers, timers, block fetches over HTTP, disconnections, wake-ups of API callers waiting for a
+record to be final. Calls into the core run on its own thread, so hashing, signature checks and
+SQLite commits never stall the event loop; they run one at a time, in the order they were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+from ledger.block import Commit, RawBlock
+from ledger.crypto import Keypair
+from ledger.errors import InvalidData
+from ledger.store import Store
+from node.config import NodeConfig
+from node.consensus.effects import Timeout
+from node.consensus.engine import Timeouts
+from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, Send
+from node.errors import NodeError, WireError
+from node.rules import commons_rules
+from node.shell import api, peers
+from node.wire import MAX_FRAME_BYTES, MAX_PULL_BYTES, decode_certified, decode_push
+
+log = logging.getLogger("commons.node")
+T = TypeVar("T")
+
+TICK_S = 0.25
+MAX_LINKS = 32
+DIAL_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+FETCH_TIMEOUT_S = 30.0
+FETCH_BLOCKS = 64
+DEFAULT_TIMEOUTS = Timeouts(
+    propose_ms=1000,
+    propose_delta_ms=500,
+    prevote_ms=500,
+    prevote_delta_ms=250,
+    precommit_ms=500,
+    precommit_delta_ms=250,
+    commit_ms=0,
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeKeys:
+    node: Keypair
+    validator: Keypair
+
+
+class Node:
+    """One node; `async with Node(...)` or `await start()` / `await stop()`."""
+
+    def __init__(self, config: NodeConfig, keys: NodeKeys, token: str) -> None:
+        self.config = config
+        self.keys = keys
+        self.token = token
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="commons-core")
+        self.core: NodeCore | None = None
+        self.links: dict[bytes, peers.Link] = {}
+        self.urls: dict[bytes, str] = {}
+        """Listen URLs of peers this node dialed, by node key (where to fetch blocks from)."""
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._finality: dict[bytes, asyncio.Future[int]] = {}
+        self._runners: list[web.AppRunner] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._stopping = False
+        self.started_at = 0
+        self.height_changed = asyncio.Event()
+
+    # lifecycle
+
+    async def start(self) -> None:
+        self.started_at = now_ms()
+        self.core = await self.call(self._open_core)
+        core = self.core
+        log.info(
+            "started: network %s, height %d, peers %s on %s, local API on %s",
+            core.network_id.hex()[:16],
+            core.store.tip.height,
+            self.config.listen,
+            self.config.listen,
+            self.config.api,
+        )
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S))
+        peer_app = web.Application(client_max_size=1024)
+        peer_app.add_routes(
+            [
+                web.get("/p2p/ws", self._accept),
+                web.get("/p2p/status", self._p2p_status),
+                web.get("/p2p/blocks", self._p2p_blocks),
+            ]
+        )
+        await self._serve(peer_app, self.config.listen.host, self.config.listen.port)
+        await self._serve(api.make_app(self), self.config.api.host, self.config.api.port)
+        for url in self.config.peers:
+            self._spawn(self._dial_forever(url))
+        self._spawn(self._tick_forever())
+        await self.perform(await self.call(core.start, now_ms()))
+
+    def _open_core(self) -> NodeCore:
+        store = Store.open(self.config.ledger, rules=commons_rules)
+        return NodeCore(
+            store,
+            self.keys.validator,
+            timeouts=DEFAULT_TIMEOUTS,
+            now=now_ms(),
+            joining=bool(self.config.peers),
+        )
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> None:
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as e:
+            raise NodeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for handle in self._timers:
+            handle.cancel()
+        for link in list(self.links.values()):
+            link.close("node stopping")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for runner in self._runners:
+            await runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self.core is not None:
+            await self.call(self.core.store.close)
+        self._thread.shutdown(wait=True)
+        log.info("stopped")
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # the core's thread
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the core's thread, after every call made before it."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and not self._stopping:
+            log.error("internal error: %r", task.exception(), exc_info=task.exception())
+
+    # actions
+
+    async def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                link = self.links.get(action.peer)
+                if link is not None and not link.send(action.frame):
+                    self._drop(link, "too slow: its send queue is full")
+            elif isinstance(action, Schedule):
+                self._set_timer(action.timeout, action.delay_ms)
+            elif isinstance(action, Fetch):
+                self._spawn(self._fetch(action))
+            elif isinstance(action, Disconnect):
+                link = self.links.get(action.peer)
+                if link is not None:
+                    self._drop(link, action.reason)
+            elif isinstance(action, Finalized):
+                self._finalized(action)
+
+    def _set_timer(self, timeout: Timeout, delay_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            if not self._stopping and self.core is not None:
+                self._spawn(self._run(self.core.on_timeout, timeout))
+
+        handle = loop.call_later(delay_ms / 1000, fire)
+        self._timers.add(handle)
+
+    async def _run(self, fn: Callable[..., list[Action]], *args: Any) -> None:
+        await self.perform(await self.call(fn, *args, now_ms()))
+
+    def _finalized(self, action: Finalized) -> None:
+        for record_id in action.records:
+            waiter = self._finality.pop(record_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(action.height)
+        self.height_changed.set()
+        self.height_changed = asyncio.Event()
+
+    def finality_of(self, record_id: bytes) -> asyncio.Future[int]:
+        """Resolves to the height of the block that makes `record_id` final."""
+        waiter = self._finality.get(record_id)
+        if waiter is None or waiter.done():
+            waiter = self._finality[record_id] = asyncio.get_running_loop().create_future()
+        return waiter
+
+    async def _tick_forever(self) -> None:
+        assert self.core is not None  # noqa: S101 - started
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self._run(self.core.tick)
+
+    # peers
+
+    async def _dial_forever(self, url: str) -> None:
+        attempt = 0
+        while not self._stopping:
+            if any(u == url and key in self.links for key, u in self.urls.items()):
+                await asyncio.sleep(DIAL_BACKOFF_S[-1])  # connected the other way round
+                continue
+            try:
+                await self._dial(url)
+                attempt = 0
+            except (aiohttp.ClientError, OSError, TimeoutError, WireError) as e:
+                if attempt == 0:
+                    log.info("peer %s unreachable: %s", url, e or type(e).__name__)
+            delay = DIAL_BACKOFF_S[min(attempt, len(DIAL_BACKOFF_S) - 1)]
+            attempt += 1
+            await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter
+
+    async def _dial(self, url: str) -> None:
+        assert self._session is not None  # noqa: S101 - started
+        assert self.core is not None  # noqa: S101 - started
+        async with self._session.ws_connect(
+            f"{url}/p2p/ws",
+            max_msg_size=MAX_FRAME_BYTES,
+            heartbeat=peers.HEARTBEAT_S,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+        ) as ws:
+            peer = await peers.initiate(ws, self.keys.node, self.core.network_id)
+            self.urls[peer] = url
+            await self._run_link(peers.Link.of(peer, ws, outgoing=True))
+
+    async def _accept(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=peers.HEARTBEAT_S)
+        await ws.prepare(request)
+        if self.core is None or len(self.links) >= MAX_LINKS:
+            await ws.close(message=b"too many peers")
+            return ws
+        try:
+            peer = await peers.respond(ws, self.keys.node, self.core.network_id)
+        except (WireError, ConnectionResetError) as e:
+            log.info("peer from %s refused: %s", request.remote, e)
+            await ws.close(message=str(e)[:120].encode())
+            return ws
+        await self._run_link(peers.Link.of(peer, ws, outgoing=False))
+        return ws
+
+    async def _run_link(self, link: peers.Link) -> None:
+        assert self.core is not None  # noqa: S101 - started
+        core = self.core
+        peer = link.peer
+        if peer == self.keys.node.public_key:
+            link.close("connected to itself")
+            return
+        existing = self.links.get(peer)
+        if existing is not None:
+            # both sides dialed: keep the link the smaller node key initiated
+            keep_new = link.outgoing == (self.keys.node.public_key < peer)
+            if not keep_new:
+                link.close("already connected")
+                return
+            existing.close("a second connection to the same peer")
+        self.links[peer] = link
+        log.info("peer %s joined (%s)", peer.hex()[:16], "dialed" if link.outgoing else "accepted")
+        writer = asyncio.ensure_future(link.write_loop())
+        try:
+            await self.perform(await self.call(core.peer_joined, peer, now_ms()))
+            while link.closed_because is None:
+                frame = await link.read()
+                kind, data = await self.call(decode_push, frame)
+                await self.perform(await self.call(core.on_push, peer, kind, data, now_ms()))
+        except (WireError, InvalidData) as e:
+            self._drop(link, str(e))
+        except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError) as e:
+            link.close(str(e) or "connection closed")
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        finally:
+            writer.cancel()
+            if self.links.get(peer) is link:
+                del self.links[peer]
+                await self.call(core.peer_left, peer)
+                log.info("peer %s left: %s", peer.hex()[:16], link.closed_because)
+
+    def _drop(self, link: peers.Link, reason: str) -> None:
+        if link.closed_because is None:
+            log.warning("disconnecting peer %s: %s", link.peer.hex()[:16], reason)
+        link.close(reason)
+
+    # pulls
+
+    async def _fetch(self, fetch: Fetch) -> None:
+        assert self.core is not None  # noqa: S101 - started
+        try:
+            certified = await self._get_blocks(fetch)
+        except (aiohttp.ClientError, TimeoutError, WireError) as e:
+            log.info("fetching blocks %d-%d failed: %s", fetch.first, fetch.last, e)
+            await self._run(self.core.fetch_failed, fetch.peer)
+            return
+        before = self.core.store.tip.height
+        await self._run(self.core.blocks_fetched, fetch.peer, certified)
+        after = self.core.store.tip.height
+        if after > before:
+            log.info("sync: height %d (blocks %d-%d fetched)", after, fetch.first, fetch.last)
+
+    async def _get_blocks(self, fetch: Fetch) -> list[tuple[RawBlock, Commit]]:
+        url = self.urls.get(fetch.peer)
+        if url is None or self._session is None:
+            raise WireError("no listen address known for this peer")
+        query = {"from": str(fetch.first), "to": str(fetch.last)}
+        async with self._session.get(f"{url}/p2p/blocks", params=query) as response:
+            if response.status != 200:
+                raise WireError(f"blocks answer has status {response.status}")
+            body = await response.content.read(FETCH_BLOCKS * MAX_PULL_BYTES)
+        return await self.call(decode_certified, body)
+
+    async def _p2p_status(self, request: web.Request) -> web.Response:
+        assert self.core is not None  # noqa: S101 - started
+        body = await self.call(api.peer_status, self.core, self.keys.node.public_key)
+        return web.Response(body=body, content_type="application/msgpack")
+
+    async def _p2p_blocks(self, request: web.Request) -> web.Response:
+        assert self.core is not None  # noqa: S101 - started
+        try:
+            first = int(request.query["from"])
+            last = int(request.query["to"])
+        except (KeyError, ValueError):
+            raise web.HTTPBadRequest(text="from and to must be heights") from None
+        if not 1 <= first <= last or last - first >= FETCH_BLOCKS:
+            raise web.HTTPBadRequest(text=f"a range of 1 to {FETCH_BLOCKS} heights from 1")
+        body = await self.call(api.certified_blocks, self.core, first, last)
+        return web.Response(body=body, content_type="application/octet-stream")
+
+
+def load_token(path: Path) -> str:
+    return path.read_text(encoding="ascii").strip()
+
+
+async def run_until_stopped(node: Node, stop: asyncio.Event) -> None:
+    async with node:
+        await stop.wait()
+    with contextlib.suppress(Exception):
+        pass

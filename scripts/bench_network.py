@@ -1,0 +1,204 @@
+"""A 4-validator devnet on loopback under steady load from many authors.
+
+Prints finalized records/s, submit-to-final latency p50 and p99, CPU seconds per finalized record
+per node, and the ratio of finalized records/s to raw Ed25519 verifications/s on one core measured
+in the same run. Every node verifies every record's signature once (on arrival, or in a block
+when it came no other way), so four nodes on two cores each spend a verification per record.
+
+    python scripts/bench_network.py [--nodes 4] [--authors 200] [--records 6000] [--rate 0]
+
+`--rate 0` submits as fast as the nodes accept (at most `--inflight` submissions waiting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import nacl.bindings
+
+from cli.devnet import DevnetNode, create, start_node, stop_all
+from ledger.crypto import Keypair, Tag, signing_bytes
+from ledger.genesis import Param
+from ledger.records import ZERO_HASH, Contribution, Record, sign_record
+
+PARAMS = {"max_block_interval_ms": Param(value=2_000, min=1_000, max=3_600_000)}
+
+
+def raw_verifications_per_second(seconds: float = 1.5) -> float:
+    key = Keypair.from_seed(bytes(32))
+    message = signing_bytes(Tag.RECORD, bytes(32), b"x" * 200)
+    signed = key.sign(Tag.RECORD, bytes(32), b"x" * 200) + message
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(500):
+            nacl.bindings.crypto_sign_open(signed, key.public_key)
+        count += 500
+    return count / (time.perf_counter() - start)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def make_records(network: bytes, authors: int, total: int, start: int) -> list[list[Record]]:
+    """Each author's feed of records, seq 1 upwards (signed before the clock starts)."""
+    keys = [Keypair.from_seed(os.urandom(32)) for _ in range(authors)]
+    feeds: list[list[Record]] = [[] for _ in keys]
+    for i in range(total):
+        a = i % authors
+        feed = feeds[a]
+        prev = feed[-1].id if feed else ZERO_HASH
+        body = Contribution(title=f"benchmark record {i}", kind="code")
+        feed.append(
+            sign_record(keys[a], network, seq=len(feed) + 1, prev=prev, timestamp=start, body=body)
+        )
+    return feeds
+
+
+async def wait_ready(session: aiohttp.ClientSession, apis: list[str]) -> None:
+    deadline = time.monotonic() + 120
+    for api in apis:
+        while True:
+            try:
+                async with session.get(f"{api}/ready") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{api} never became ready")
+            await asyncio.sleep(0.1)
+
+
+async def run_load(
+    nodes: list[tuple[str, str]], feeds: list[list[Record]], rate: float, inflight: int
+) -> tuple[dict[bytes, float], dict[bytes, float], float, float]:
+    """Submit every record (each author always through the same node: its feed stays in
+    order) and note when each is final; (submitted, final, start, end) in monotonic seconds."""
+    apis = [api for api, _ in nodes]
+    submitted: dict[bytes, float] = {}
+    final: dict[bytes, float] = {}
+    order = [r for round_ in zip(*feeds, strict=False) for r in round_]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, apis)
+        slots = asyncio.Semaphore(inflight)
+        done = asyncio.Event()
+
+        async def submit(record: Record) -> None:
+            async with slots:
+                api, token = nodes[record.author[0] % len(nodes)]
+                headers = {"Authorization": f"Bearer {token}"}
+                submitted[record.id] = time.monotonic()
+                async with session.post(
+                    f"{api}/api/records", json={"record": record.raw.hex()}, headers=headers
+                ) as r:
+                    if r.status not in (200, 202):
+                        print(f"submit refused: {r.status} {await r.text()}", file=sys.stderr)
+
+        async def watch() -> None:
+            api = apis[0]
+            height = 0
+            while not done.is_set() or len(final) < len(order):
+                async with session.get(f"{api}/api/status") as r:
+                    tip = (await r.json())["height"]
+                while height < tip:
+                    height += 1
+                    async with session.get(f"{api}/api/blocks/{height}") as r:
+                        ids = (await r.json())["records"]
+                    now = time.monotonic()
+                    for rid in ids:
+                        final.setdefault(bytes.fromhex(rid), now)
+                if len(final) >= len(order):
+                    return
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.ensure_future(watch())
+        start = time.monotonic()
+        tasks = []
+        for i, record in enumerate(order):
+            if rate:
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(submit(record)))
+        await asyncio.gather(*tasks)
+        done.set()
+        await asyncio.wait_for(watcher, 300)
+        end = max(final.values())
+    return submitted, final, start, end
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=4)
+    parser.add_argument("--authors", type=int, default=200)
+    parser.add_argument("--records", type=int, default=6000)
+    parser.add_argument("--rate", type=float, default=0.0, help="records/s; 0: as fast as taken")
+    parser.add_argument("--inflight", type=int, default=64)
+    args = parser.parse_args()
+
+    raw = raw_verifications_per_second()
+    with tempfile.TemporaryDirectory(prefix="commons-bench-") as tmp:
+        where = Path(tmp)
+        ports = free_ports(2 * args.nodes)
+        specs = [
+            DevnetNode(home=where / f"node-{i + 1}", listen=ports[2 * i], api=ports[2 * i + 1])
+            for i in range(args.nodes)
+        ]
+        genesis = create(where, specs, params=PARAMS)
+        feeds = make_records(genesis.network_id, args.authors, args.records, genesis.time + 1)
+        processes: list[subprocess.Popen[bytes]] = [start_node(n) for n in specs]
+        try:
+            deadline = time.monotonic() + 60
+            while not all((n.home / "api.token").exists() for n in specs):
+                if time.monotonic() > deadline:
+                    raise SystemExit("nodes did not start")
+                time.sleep(0.05)
+            nodes = [
+                (f"http://127.0.0.1:{n.api}", (n.home / "api.token").read_text().strip())
+                for n in specs
+            ]
+            cpu_before = [cpu_seconds(p.pid) for p in processes]
+            submitted, final, start, end = asyncio.run(
+                run_load(nodes, feeds, args.rate, args.inflight)
+            )
+            cpu_after = [cpu_seconds(p.pid) for p in processes]
+        finally:
+            stop_all(processes)
+    latencies = sorted(final[r] - submitted[r] for r in final if r in submitted)
+    seconds = end - start
+    rate = len(final) / seconds
+    cpu = [(b - a) / len(final) for a, b in zip(cpu_before, cpu_after, strict=True)]
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"nodes {args.nodes}, authors {args.authors}, records {len(final)} in {seconds:.1f} s")
+    print(f"raw Ed25519 verifications/s (one core): {raw:,.0f}")
+    print(f"finalized records/s: {rate:,.0f}")
+    print(f"ratio finalized/raw: {rate / raw:.3f}")
+    print(f"submit-to-final latency: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print("CPU s per finalized record per node: " + ", ".join(f"{c * 1e6:.0f} us" for c in cpu))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Real nodes on loopback: separate processes, real sockets, real SQLite, real signatures.
+
+Each test starts `commons node start` processes (tests/netkit.py) and waits on conditions read
+through the nodes' local APIs, never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from netkit import Devnet, RunningNode, make_devnet, running, wait_for
+
+from cli.devnet import DevnetNode
+from cli.main import main
+from ledger.crypto import Role
+from ledger.files import read_key_file
+from ledger.records import Contribution, Record, sign_record
+from ledger.store import Store
+from node.client import Client
+from node.rules import commons_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if home is not None:
+        env["COMMONS_HOME"] = str(home)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def block_ids(node: RunningNode, upto: int) -> list[tuple[str, str]]:
+    out = []
+    for h in range(1, upto + 1):
+        header = node.get(f"/api/blocks/{h}")["header"]
+        out.append((header["id"], header["state_root"]))
+    return out
+
+
+def same_chain(net: Devnet, nodes: list[RunningNode] | None = None) -> int:
+    """Every node agrees on every block id and state root up to the lowest tip among them."""
+    nodes = nodes or [n for n in net.nodes if n.alive]
+    top = min(n.height() for n in nodes)
+    reference = block_ids(nodes[0], top)
+    for n in nodes[1:]:
+        assert block_ids(n, top) == reference, f"{n.home.name} disagrees with {nodes[0].home.name}"
+    return top
+
+
+def audit(home: Path) -> None:
+    result = cli("audit", "--home", str(home))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "intact" in result.stdout
+
+
+def contribute(node: RunningNode, title: str, *, wait: bool = True) -> str:
+    args = ["contribute", title, "--home", str(node.home), "--kind", "docs", "--api", node.api[7:]]
+    result = cli(*args, *(["--wait"] if wait else []))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.split()[1]
+
+
+def next_record(node: RunningNode, title: str) -> Record:
+    """The node's member's next record, signed here (as the CLI signs it)."""
+    member = read_key_file(node.home / "keys" / "member.key", None).key
+    feed = Client(node.api).feed(member.public_key)["next"]
+    return sign_record(
+        member,
+        bytes.fromhex(node.status()["network"]),
+        seq=feed["seq"],
+        prev=bytes.fromhex(feed["prev"]),
+        timestamp=max(int(time.time() * 1000), feed["min_at"]),
+        body=Contribution(title=title, kind="code"),
+    )
+
+
+def token_of(node: RunningNode) -> str:
+    return (node.home / "api.token").read_text().strip()
+
+
+def submit(node: RunningNode, title: str) -> str:
+    """Submit the node's member's next record through the node's API."""
+    record = next_record(node, title)
+    return str(Client(node.api, token_of(node)).submit(record.raw)["id"])
+
+
+@pytest.fixture
+def devnet4(tmp_path: Path) -> Devnet:
+    return make_devnet(tmp_path / "net", 4)
+
+
+def test_contributions_at_different_nodes_are_final_everywhere(devnet4: Devnet) -> None:
+    with running(devnet4) as net:
+        net.wait_ready()
+        ids = [contribute(n, f"work done at {n.home.name}") for n in net.nodes]
+        for n in net.nodes:
+            for record_id in ids:
+                wait_for(
+                    lambda n=n, r=record_id: n.get(f"/api/records/{r}")["status"] == "final",
+                    30,
+                    f"{record_id[:16]} final at {n.home.name}",
+                )
+        top = same_chain(net)
+        assert top >= 1
+        statuses = [n.status() for n in net.nodes]
+        assert len({s["network"] for s in statuses}) == 1
+        assert all(len(s["peers"]) == 3 for s in statuses)
+        net.stop()
+    for n in devnet4.nodes:
+        audit(n.home)
+
+
+def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
+    devnet4: Devnet, tmp_path: Path
+) -> None:
+    with running(devnet4) as net:
+        net.wait_ready()
+        for i in range(3):
+            contribute(net.nodes[i], f"early work {i}")
+        top = net.nodes[0].height()
+        late_home = tmp_path / "late"
+        assert main(["init", "--home", str(late_home), "--plaintext-keys"]) == 0
+        late = RunningNode(
+            DevnetNode(home=late_home, listen=0, api=0),
+            extra=(
+                "--genesis", str(net.where / "genesis.json"),
+                "--peer", net.nodes[0].spec.url,
+                "--listen", "127.0.0.1:0",
+            ),
+        )  # fmt: skip
+        from netkit import free_ports
+
+        (api_port,) = free_ports(1)
+        late.spec = DevnetNode(home=late_home, listen=0, api=api_port)
+        late.extra = (*late.extra, "--api", f"127.0.0.1:{api_port}")
+        late.start()
+        try:
+            wait_for(lambda: late.height() >= top, 60, "the late node to catch up")
+            wait_for(late.ready, 30, "the late node ready")
+            same_chain(net, [net.nodes[0], late])
+        finally:
+            late.stop()
+    audit(late_home)
+
+
+def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: Devnet) -> None:
+    with running(devnet4) as net:
+        net.wait_ready()
+        node = net.nodes[0]
+        token = token_of(node)
+        record = next_record(node, "through the API")
+        for bad in (None, "0" * 64):
+            with pytest.raises(Exception, match="token"):
+                Client(node.api, bad).submit(record.raw)
+        forged = bytearray(record.raw)
+        forged[-1] ^= 1
+        with pytest.raises(Exception, match="bad signature") as refused:
+            Client(node.api, token).submit(bytes(forged))
+        assert refused.value.rule == "signature"  # type: ignore[attr-defined]
+        with pytest.raises(Exception, match="record") as malformed:
+            Client(node.api, token).submit(b"\x81\xa1a\x01")
+        assert malformed.value.status == 400  # type: ignore[attr-defined]
+        first = Client(node.api, token).submit(record.raw)
+        again = Client(node.api, token).submit(record.raw)
+        assert first["id"] == again["id"] == record.id.hex()
+        assert first["status"] == "accepted"
+        assert again["status"] in ("known", "final")
+        Client(node.api).record(record.id, wait=30)
+        wait_for(lambda: node.get(f"/api/records/{record.id.hex()}")["status"] == "final", 30)
+        final = Client(node.api, token).submit(record.raw)
+        assert final["status"] == "final"
+
+
+def test_status_and_contribute_with_no_node_running_exit_3(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    assert main(["init", "--home", str(home), "--plaintext-keys"]) == 0
+    result = cli("status", "--home", str(home), "--api", "127.0.0.1:9")
+    assert result.returncode == 3
+    assert "commons node start" in result.stderr
+    result = cli("contribute", "x", "--home", str(home), "--api", "127.0.0.1:9")
+    assert result.returncode == 3
+
+
+def test_one_node_with_no_genesis_runs_its_own_network_and_resumes_after_restart(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "solo"
+    assert main(["init", "--home", str(home), "--plaintext-keys"]) == 0
+    from netkit import free_ports
+
+    listen, api = free_ports(2)
+    solo = RunningNode(
+        DevnetNode(home=home, listen=listen, api=api),
+        extra=("--listen", f"127.0.0.1:{listen}", "--api", f"127.0.0.1:{api}"),
+    )
+    solo.start()
+    try:
+        wait_for(solo.ready, 30, "the solo node ready")
+        first = contribute(solo, "solo work")
+        height = solo.height()
+        assert solo.stop() == 0
+        assert (home / "genesis.json").exists()
+        solo.start()
+        wait_for(solo.ready, 30, "the solo node ready again")
+        assert solo.height() >= height
+        assert solo.get(f"/api/records/{first}")["status"] == "final"
+        contribute(solo, "more solo work")
+        assert "started" in solo.log()
+        assert "finalized" in solo.log()
+    finally:
+        if solo.alive:
+            assert solo.stop() == 0
+    audit(home)
+    with Store.open(home / "ledger.sqlite", rules=commons_rules) as store:
+        assert store.record_count() >= 2
+    assert read_key_file(home / "keys" / "member.key", None).role is Role.MEMBER
+
+
+def persisted_position(home: Path) -> tuple[int, int, int] | None:
+    """(height, round, step) of the validator's persisted consensus state."""
+    from node.consensus.effects import PersistedState
+    from node.core import CONSENSUS_STATE
+
+    with Store.open(home / "ledger.sqlite", rules=commons_rules, snapshot=True) as store:
+        raw = store.node_value(CONSENSUS_STATE)
+    if raw is None:
+        return None
+    state = PersistedState.decode(raw)
+    return state.height, state.round, int(state.step)
+
+
+@pytest.mark.crash
+def test_a_validator_sigkilled_50_times_never_double_signs_and_the_others_keep_going(
+    devnet4: Devnet,
+) -> None:
+    import random
+
+    rng = random.Random(20261203)
+    with running(devnet4) as net:
+        net.wait_ready()
+        victim, others = net.nodes[0], net.nodes[1:]
+        positions: list[tuple[int, int, int]] = []
+        for kill in range(50):
+            submit(others[kill % 3], f"record during kill {kill}")
+            time.sleep(rng.uniform(0.0, 0.6))  # a random moment, not a wait for a condition
+            victim.kill()
+            position = persisted_position(victim.home)
+            if position is not None:
+                # the persisted (height, round, step) never goes back: no vote signed twice
+                assert not positions or position >= positions[-1], (positions[-1], position)
+                positions.append(position)
+            before = max(n.height() for n in others)
+            victim.start()
+            wait_for(
+                lambda b=before: min(n.height() for n in others) > b, 30, "the others finalize"
+            )
+        wait_for(victim.ready, 60, "the victim to catch up")
+        top = max(n.height() for n in others)
+        net.wait_height(top)
+        same_chain(net)
+        for n in others:
+            assert "signed two votes" not in n.log(), n.log()[-2000:]
+        net.stop()
+    for n in devnet4.nodes:
+        audit(n.home)
+
+
+def test_a_partition_of_half_the_validators_halts_finality_then_resumes_without_a_fork(
+    devnet4: Devnet,
+) -> None:
+    with running(devnet4) as net:
+        net.wait_ready()
+        contribute(net.nodes[0], "before the partition")
+        for n in net.nodes[2:]:
+            assert n.stop() == 0
+        halted = max(n.height() for n in net.nodes[:2])
+        pending = contribute(net.nodes[0], "during the partition", wait=False)
+        deadline = time.monotonic() + 6  # three empty-block intervals: nothing may finalize
+        while time.monotonic() < deadline:
+            assert max(n.height() for n in net.nodes[:2]) <= halted + 1
+            time.sleep(0.2)
+        stuck = max(n.height() for n in net.nodes[:2])
+        for n in net.nodes[2:]:
+            n.start()
+        net.wait_ready()
+        wait_for(
+            lambda: net.nodes[0].get(f"/api/records/{pending}")["status"] == "final",
+            60,
+            "the record from the partition to be final",
+        )
+        assert net.nodes[0].height() > stuck
+        net.wait_height(net.nodes[0].height())
+        same_chain(net)
