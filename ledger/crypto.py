@@ -81,6 +81,31 @@ def verify_tagged(
     _open(public_key, b"".join((signature, _PREFIX[tag], network_id, body)), signature)
 
 
+_FIELD_PRIME = 2**255 - 19
+_IDENTITY = b"\x01" + bytes(31)
+
+
+def public_key_problem(public_key: bytes) -> str | None:
+    """Why `verify` rejects every signature under `public_key` whatever the message, or None if
+    some signature can verify. These are libsodium's checks of the key itself, made before any
+    signature is looked at: a canonical encoding (y below 2^255-19), a point on the curve, not
+    of small order (the identity, all zeros and the other six points of order 2, 4 or 8). A key
+    with only a small-order component is not refused: libsodium verifies signatures under it."""
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        return f"it is {len(public_key)} bytes, not {PUBLIC_KEY_BYTES}"
+    if int.from_bytes(public_key, "little") & (2**255 - 1) >= _FIELD_PRIME:
+        return "it is not a canonical encoding of a point (y is 2^255-19 or more)"
+    try:
+        point = nacl.bindings.crypto_core_ed25519_add(public_key, public_key)
+    except nacl.exceptions.CryptoError:
+        return "it is not a point on the Ed25519 curve"
+    for _ in range(2):  # 2 · 2 · 2: the point times the cofactor 8
+        point = nacl.bindings.crypto_core_ed25519_add(point, point)
+    if point == _IDENTITY:
+        return "it is a point of small order (the identity, all zeros, or another of order 2, 4, 8)"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Keypair:
     """An Ed25519 key. Build with `from_seed`; the seed never appears in repr."""

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import codec, schema
+from ledger import codec, jsontext, schema
 from ledger.crypto import PUBLIC_KEY_BYTES, sha256
 from ledger.errors import DecodeError, SchemaError
-from ledger.validators import ValidatorSet
+from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 FORMAT = "commons-genesis-v1"
 MAX_MEMBERS = 10_000
@@ -111,23 +111,23 @@ class Genesis:
 
     @classmethod
     def from_wire(cls, m: Any) -> Genesis:
-        schema.exact_keys(
-            m,
-            "genesis",
-            frozenset({"format", "name", "time", "members", "validators", "params"}),
-            frozenset(),
-        )
+        schema.exact_keys(m, "genesis", _FIELDS, frozenset())
         if m["format"] != FORMAT:
-            raise SchemaError(f"genesis format must be {FORMAT!r}, got {m['format']!r}")
-        try:
-            members = tuple(Member(**dict(x)) for x in m["members"])
-            params = {n: Param(**dict(p)) for n, p in dict(m["params"]).items()}
-        except (TypeError, ValueError) as e:
-            raise SchemaError(f"malformed genesis: {e}") from e
+            raise SchemaError(f"genesis format must be {FORMAT!r}, got {m['format']!r:.80}")
+        members = []
+        for index, x in enumerate(_items(m["members"], "members", MAX_MEMBERS)):
+            schema.exact_keys(x, f"members[{index}]", _MEMBER_FIELDS, frozenset())
+            members.append(Member(name=x["name"], key=x["key"], tokens=x["tokens"]))
+        if not isinstance(m["params"], Mapping):
+            raise SchemaError("genesis params must be a map of name to {value, min, max}")
+        params = {}
+        for name, p in m["params"].items():
+            schema.exact_keys(p, f"params.{name}", _PARAM_FIELDS, frozenset())
+            params[name] = Param(value=p["value"], min=p["min"], max=p["max"])
         return cls(
             name=m["name"],
             time=m["time"],
-            members=members,
+            members=tuple(members),
             validators=ValidatorSet.from_wire(m["validators"]),
             params=params,
         )
@@ -139,20 +139,53 @@ class Genesis:
         return (json.dumps(doc, indent=2) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Genesis:
+    def from_json(cls, data: bytes, *, what: str = "genesis") -> Genesis:
+        """A genesis from its JSON form; DecodeError or SchemaError saying what is wrong with
+        `what` (the name of the file for the user) otherwise."""
         if len(data) > MAX_GENESIS_BYTES:
-            raise DecodeError(f"genesis of {len(data)} bytes exceeds {MAX_GENESIS_BYTES}")
+            raise DecodeError(f"{what} of {len(data)} bytes exceeds {MAX_GENESIS_BYTES}")
+        doc = jsontext.parse(data, what, max_depth=MAX_JSON_DEPTH)
         try:
-            doc = json.loads(data.decode("utf-8"))
-            doc["members"] = tuple({**x, "key": bytes.fromhex(x["key"])} for x in doc["members"])
-            doc["validators"] = tuple(
-                (bytes.fromhex(v["key"]), v["power"]) for v in doc["validators"]
+            schema.exact_keys(doc, "the document", _FIELDS, frozenset())
+            members = []
+            for index, x in enumerate(_items(doc["members"], "members", MAX_MEMBERS)):
+                where = f"members[{index}]"
+                schema.exact_keys(x, where, _MEMBER_FIELDS, frozenset())
+                members.append({**x, "key": _hex_key(x["key"], f"{where}.key")})
+            validators = []
+            for index, v in enumerate(_items(doc["validators"], "validators", MAX_VALIDATORS)):
+                where = f"validators[{index}]"
+                schema.exact_keys(v, where, frozenset({"key", "power"}), frozenset())
+                validators.append((_hex_key(v["key"], f"{where}.key"), v["power"]))
+            return cls.from_wire(
+                {**doc, "members": tuple(members), "validators": tuple(validators)}
             )
-        except UnicodeDecodeError as e:
-            raise DecodeError("genesis is not UTF-8 JSON text") from e
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise DecodeError(f"genesis is not valid JSON of the genesis format: {e!r}") from e
-        return cls.from_wire(doc)
+        except SchemaError as e:
+            raise SchemaError(f"{what}: {e}") from e
+
+
+_FIELDS = frozenset({"format", "name", "time", "members", "validators", "params"})
+_MEMBER_FIELDS = frozenset({"name", "key", "tokens"})
+_PARAM_FIELDS = frozenset({"value", "min", "max"})
+MAX_JSON_DEPTH = 4
+"""A genesis in JSON nests no deeper: the document, a list of members, a member, its fields."""
+
+
+def _items(value: Any, what: str, most: int) -> tuple[Any, ...]:
+    """A list (a tuple on the wire, a list in JSON) of at most `most` items."""
+    if not isinstance(value, list | tuple):
+        raise SchemaError(f"genesis {what} must be a list")
+    if len(value) > most:
+        raise SchemaError(f"at most {most} genesis {what}, got {len(value)}")
+    return tuple(value)
+
+
+def _hex_key(value: Any, what: str) -> bytes:
+    """A public key written as 64 hex digits."""
+    key = jsontext.hex_bytes(value, PUBLIC_KEY_BYTES)
+    if key is None:
+        raise SchemaError(f"{what} must be {2 * PUBLIC_KEY_BYTES} hex digits, got {value!r:.80}")
+    return key
 
 
 def make_genesis(

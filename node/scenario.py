@@ -10,7 +10,6 @@ The run is deterministic: the same file gives the same output, byte for byte.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,8 +18,9 @@ from typing import Any
 
 from governance.params import GOVERNANCE_PARAMS
 from governance.rules import MEMBER, PROPOSAL, REJECTED, Governance, power_now
+from ledger import jsontext
 from ledger.crypto import Keypair
-from ledger.errors import LedgerError
+from ledger.errors import DecodeError, LedgerError
 from ledger.genesis import LEDGER_PARAMS, Param
 from ledger.kinds_governance import (
     SUPPORT,
@@ -58,6 +58,10 @@ STEP_KEYS: dict[str, frozenset[str]] = {
     ),
 }
 STEPS = tuple(STEP_KEYS)
+MAX_SCENARIO_BYTES = 1024 * 1024
+MAX_SCENARIO_DEPTH = 8
+"""A scenario nests 6 deep (the document, steps, a step, its actions, an action, its changes);
+a little more is left for the checks to say what is wrong in the scenario's terms."""
 
 
 class ScenarioError(NodeError):
@@ -91,10 +95,12 @@ def _key(label: str) -> Keypair:
 
 def load(data: bytes) -> dict[str, Any]:
     """Parse and check a scenario's shape; raise ScenarioError naming the problem."""
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"a scenario is at most {MAX_SCENARIO_BYTES} bytes, got {len(data)}")
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"not JSON: {e}") from e
+        doc = jsontext.parse(data, "the scenario", max_depth=MAX_SCENARIO_DEPTH)
+    except DecodeError as e:
+        raise ScenarioError(str(e)) from e
     if not isinstance(doc, dict) or set(doc) - {"genesis", "steps"} or "steps" not in doc:
         raise ScenarioError('a scenario is {"genesis": {...}, "steps": [...]}')
     genesis = doc.get("genesis", {})
