@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from contextlib import closing, contextmanager
@@ -405,20 +405,41 @@ class Store:
             raise StoreError(f"store {self.path} is damaged: node value {name!r} is not bytes")
         return None if row is None else row[0]
 
-    def set_node_value(self, name: str, value: bytes | None) -> None:
-        """Make `value` (None: no value) durable under `name` before returning (one
-        transaction, synchronous=FULL)."""
+    def node_values(self, prefix: str) -> dict[str, bytes]:
+        """Every node value whose name starts with `prefix`, by name."""
+        low = f"node:{prefix}"
+        rows = self._db.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (low, low + "\U0010ffff")
+        ).fetchall()
+        for key, value in rows:
+            if type(value) is not bytes:
+                raise StoreError(f"store {self.path} is damaged: node value {key!r} is not bytes")
+        return {key[len("node:") :]: value for key, value in rows}
+
+    def set_node_values(
+        self, changes: Mapping[str, bytes | None], *, fsync: bool = True
+    ) -> None:
+        """Store each value (None: no value) under its name, all in one transaction. With
+        `fsync` (synchronous=FULL) they are on disk before this returns; without, they survive
+        the process being killed at once, and a power cut from the next write with `fsync` (a
+        block, say) on: the WAL is synced then, with everything before it."""
         self._refuse_if_snapshot()
         try:
+            if not fsync:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:
-                if value is None:
-                    self._db.execute("DELETE FROM meta WHERE key = ?", (f"node:{name}",))
-                else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"node:{name}", value)
-                    )
+                for name, value in changes.items():
+                    if value is None:
+                        self._db.execute("DELETE FROM meta WHERE key = ?", (f"node:{name}",))
+                    else:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"node:{name}", value)
+                        )
         except sqlite3.Error as e:
-            raise StoreError(f"cannot store node value {name!r} in {self.path}: {e}") from e
+            raise StoreError(f"cannot store node values in {self.path}: {e}") from e
+        finally:
+            if not fsync:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def _write(self, rows: _Rows) -> None:
         with self._db:

@@ -72,7 +72,10 @@ class StoreApp:
         previous = chain.state.validators("current")
         time = chain.genesis.time if last_commit is None else last_commit.median_time(previous)
         proposer = self.key.public_key if self.key is not None else bytes(32)
-        return chain.propose(self.take(time), proposer=proposer, last_commit=last_commit)
+        records = self.take(time)  # each verified when it reached the mempool
+        return chain.propose(
+            records, proposer=proposer, last_commit=last_commit, signatures_checked=True
+        )
 
     def validate_block(self, block: Block) -> None:
         self._check_signatures(block.records)

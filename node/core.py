@@ -11,10 +11,9 @@ Time is the shell's clock, an argument in ms.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ledger import codec, schema
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
 from ledger.crypto import Keypair, sha256
 from ledger.errors import InvalidData, LedgerError
@@ -34,7 +33,6 @@ from node.consensus.effects import (
 from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
 from node.consensus.messages import Decision, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
-from node.errors import NodeError
 from node.policy.gossip import Flood, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Mempool, Refused
@@ -52,15 +50,19 @@ STALL_MS = 1_500
 """One height behind a peer for this long, this node fetches the block instead of waiting."""
 FETCH_TIMEOUT_MS = 30_000
 RESEND_MS = 1_000
-STUCK_AFTER_MS = 2_000
+GOSSIP_MS = 1_000
+"""How often a node looks whether it is stuck (the forwarding policy's gossip interval)."""
+RESEND_RECORDS = 256
+"""Own records not final yet sent again per gossip interval while stuck, oldest first."""
+STUCK_AFTER_MS = 3_000
 """A height that has not moved for this long gets its messages and own records sent again."""
 MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024
 """Record bytes a proposer puts in one block: room is left for the header, its certificate and
 each record's framing."""
 CONSENSUS_STATE = "consensus"
-OUTBOX = "outbox"
+OUTBOX = "outbox/"
 """Node values in the store (`Store.node_value`): the validator's last persisted consensus state,
-and this node's own records not final yet."""
+and each of this node's own records not final yet (under `outbox/<id>`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +146,7 @@ class NodeCore:
         self.pacer = Pacer(params["max_block_interval_ms"].value)
         self.joined = not joining
         self._started_elsewhere = 0
+        self._gossiped = 0
         self._heard: set[Peer] = set()
         """Peers that told this node their height: it joins consensus only after one has."""
         self._outbox_ids: set[bytes] = set()
@@ -238,6 +241,8 @@ class NodeCore:
         return _framed(received.sends) + self._pace(now)
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+        if sha256(data) in self.gossip.seen:
+            return []  # a copy: decoding a proposal again would cost a parse of its block
         message = decode_message(data)
         engine = self.engine
         # a decision of h says its sender decided h; any other message of h, that it decided h - 1
@@ -245,7 +250,7 @@ class NodeCore:
         self._heard.add(peer)
         if isinstance(message, Status):
             return self._serve_catch_up(peer, message.height, now)
-        if message.height > engine.height + 1 or sha256(data) in self.gossip.seen:
+        if message.height > engine.height + 1:
             # too far ahead to use: its sender re-sends it while stuck, and catch-up fetches
             return []
         relay = not isinstance(message, Decision)
@@ -322,16 +327,20 @@ class NodeCore:
     def tick(self, now: int) -> list[Action]:
         """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
         out = self._pace(now)
-        engine = self.engine
-        sends = self.gossip.tick(
-            now,
-            height=engine.height,
-            status=Status(height=engine.height, round=engine.round).raw,
-            own=[m.raw for m in engine.own_messages()],
-            known=[m.raw for m in engine.known_messages()],
-            own_records=[r.raw for r in self.mempool.local_records()],
-        )
-        out += _framed(sends)
+        if self.pacer.held is None and now - self._gossiped >= GOSSIP_MS:
+            # while the pacer holds the height, it has no messages yet and is not stuck
+            self._gossiped = now
+            engine = self.engine
+            own = self.mempool.local_records()[:RESEND_RECORDS]
+            sends = self.gossip.tick(
+                now,
+                height=engine.height,
+                status=Status(height=engine.height, round=engine.round).raw,
+                own=[m.raw for m in engine.own_messages()],
+                known=[m.raw for m in engine.known_messages()],
+                own_records=[r.raw for r in own],
+            )
+            out += _framed(sends)
         out += self._sync(self.sync.poll(tip=self.store.tip.height, now=now))
         caught_up = self.sync.progress().best <= self.store.tip.height
         if not self.joined and self._heard and caught_up:
@@ -362,7 +371,9 @@ class NodeCore:
         record.verify(self.network_id)
         self.verified.add(record.id)
         self.mempool.add(record, now=now, local=True)
-        self._save_outbox()
+        # safe from a crash of this process at once, from a power cut with the next block
+        self.store.set_node_values({OUTBOX + record.id.hex(): data}, fsync=False)
+        self._outbox_ids.add(record.id)
         out = _framed(self.gossip.originated(data, kind=Kind.RECORD, now=now))
         return Submitted(record_id=record.id, status="accepted"), out + self._pace(now)
 
@@ -373,7 +384,7 @@ class NodeCore:
         for effect in effects:
             if isinstance(effect, Persist):
                 if self.engine.key is not None:  # an observer's state must not replace it
-                    self.store.set_node_value(CONSENSUS_STATE, effect.state.encode())
+                    self.store.set_node_values({CONSENSUS_STATE: effect.state.encode()})
             elif isinstance(effect, Broadcast):
                 raw = effect.message.raw
                 out += _framed(self.gossip.originated(raw, kind=Kind.CONSENSUS, now=now))
@@ -399,9 +410,11 @@ class NodeCore:
         return self._pace(now)
 
     def _decided(self, block: Block, commit: Commit) -> Finalized:
-        self.mempool.on_finalized(block)
-        if any(r.id in self._outbox_ids for r in block.records):
-            self._save_outbox()
+        dropped = self.mempool.on_finalized(block)
+        for record in dropped:
+            if record.id in self._outbox_ids:
+                log.warning("own record %s dropped: it no longer extends its feed", record.id.hex())
+        self._forget_own([*(r.id for r in block.records), *(r.id for r in dropped)])
         log.info(
             "block %d finalized: %d records, id %s",
             block.height,
@@ -417,31 +430,28 @@ class NodeCore:
 
     # the outbox: this node's own records, kept until final
 
-    def _save_outbox(self) -> None:
-        own = self.mempool.local_records()
-        self._outbox_ids = {r.id for r in own}
-        value = codec.encode(tuple(r.raw for r in own)) if own else None
-        self.store.set_node_value(OUTBOX, value)
+    def _forget_own(self, record_ids: Iterable[bytes]) -> None:
+        """Own records that are final now, or dropped: no longer re-sent after a restart."""
+        gone = [rid for rid in record_ids if rid in self._outbox_ids]
+        if gone:
+            self._outbox_ids.difference_update(gone)
+            self.store.set_node_values({OUTBOX + rid.hex(): None for rid in gone}, fsync=False)
 
     def _restore_outbox(self, now: int) -> None:
-        raw = self.store.node_value(OUTBOX)
-        if raw is None:
-            return
-        try:
-            items = codec.decode(raw, max_size=len(raw))
-            schema.integer(len(items), "outbox", 0, 1 << 20)
-        except (InvalidData, TypeError) as e:
-            raise NodeError(f"the outbox in {self.store.path} is damaged: {e}") from e
-        for data in items:
+        """This node's own records not final when it stopped: back into the mempool."""
+        kept = self.store.node_values(OUTBOX)
+        for name, data in kept.items():
             try:
                 record = decode_record(data)
                 record.verify(self.network_id)
                 if self.store.record(record.id) is None:
                     self.mempool.add(record, now=now, local=True)
                     self.verified.add(record.id)
+                    self._outbox_ids.add(record.id)
+                    continue
             except (LedgerError, Refused) as e:
                 log.warning("an own record kept from before the restart is dropped: %s", e)
-        self._save_outbox()
+            self.store.set_node_values({name: None})
 
     # what the proposer takes
 

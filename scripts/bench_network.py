@@ -156,11 +156,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=6000)
     parser.add_argument("--rate", type=float, default=0.0, help="records/s; 0: as fast as taken")
     parser.add_argument("--inflight", type=int, default=64)
+    parser.add_argument("--dir", type=Path, default=None, help="keep the devnet here")
     args = parser.parse_args()
 
     raw = raw_verifications_per_second()
     with tempfile.TemporaryDirectory(prefix="commons-bench-") as tmp:
-        where = Path(tmp)
+        where = args.dir or Path(tmp)
         ports = free_ports(2 * args.nodes)
         specs = [
             DevnetNode(home=where / f"node-{i + 1}", listen=ports[2 * i], api=ports[2 * i + 1])

@@ -10,7 +10,6 @@ the connection with the reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from dataclasses import dataclass
 
@@ -32,8 +31,8 @@ HANDSHAKE_TIMEOUT_S = 5.0
 IDLE_TIMEOUT_S = 60.0
 """A peer sends a status at least every few seconds; silence this long ends the link."""
 HEARTBEAT_S = 10.0
-SEND_QUEUE = 4096
-"""Frames waiting for a slow peer; past this the peer is disconnected, not waited for."""
+SEND_QUEUE_BYTES = 256 * 1024 * 1024
+"""Bytes waiting for a slow peer; past this the peer is disconnected, not waited for."""
 
 WebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
@@ -91,18 +90,19 @@ class Link:
     outgoing: bool
     queue: asyncio.Queue[bytes | None]
     closed_because: str | None = None
+    queued_bytes: int = 0
     closing: asyncio.Future[bool] | None = None
 
     @classmethod
     def of(cls, peer: bytes, ws: WebSocket, *, outgoing: bool) -> Link:
-        return cls(peer=peer, ws=ws, outgoing=outgoing, queue=asyncio.Queue(SEND_QUEUE))
+        return cls(peer=peer, ws=ws, outgoing=outgoing, queue=asyncio.Queue())
 
     def send(self, frame: bytes) -> bool:
         """Queue a frame; False when the peer is too slow and must be dropped."""
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if self.queued_bytes + len(frame) > SEND_QUEUE_BYTES:
             return False
+        self.queued_bytes += len(frame)
+        self.queue.put_nowait(frame)
         return True
 
     async def read(self) -> bytes:
@@ -111,11 +111,11 @@ class Link:
     async def write_loop(self) -> None:
         while (frame := await self.queue.get()) is not None:
             await self.ws.send_bytes(frame)
+            self.queued_bytes -= len(frame)
 
     def close(self, reason: str) -> None:
         if self.closed_because is None:
             self.closed_because = reason
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        self.queue.put_nowait(None)
         if self.closing is None:
             self.closing = asyncio.ensure_future(self.ws.close(message=reason[:120].encode()))
