@@ -54,7 +54,8 @@ class Client:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:  # noqa: S310
                 return _json(answer.read(MAX_ANSWER_BYTES + 1), answer.status)
         except urllib.error.HTTPError as e:
-            doc = _json(e.read(MAX_ANSWER_BYTES + 1), e.code, strict=False)
+            with e:
+                doc = _json(e.read(MAX_ANSWER_BYTES + 1), e.code, strict=False)
             message = doc.get("error") if isinstance(doc, dict) else None
             rule = doc.get("rule") if isinstance(doc, dict) else None
             raise ApiError(e.code, message or f"the node answered {e.code} {e.reason}", rule) from e

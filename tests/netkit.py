@@ -116,8 +116,14 @@ class RunningNode:
         return self.process is not None and self.process.poll() is None
 
     def get(self, path: str, timeout: float = 5.0) -> Any:
-        with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:  # noqa: S310
-            return json.loads(answer.read())
+        """The node's JSON answer; an error status raises HTTPError (closed: its body read)."""
+        try:
+            with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:  # noqa: S310
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as e:
+            e.read()
+            e.close()
+            raise
 
     def status(self) -> dict[str, Any]:
         return dict(self.get("/api/status"))
@@ -128,7 +134,8 @@ class RunningNode:
     def ready(self) -> bool:
         try:
             self.get("/ready")
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as e:
+            e.close()
             return False
         return True
 

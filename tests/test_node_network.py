@@ -306,3 +306,41 @@ def test_a_partition_of_half_the_validators_halts_finality_then_resumes_without_
         assert net.nodes[0].height() > stuck
         net.wait_height(net.nodes[0].height())
         same_chain(net)
+
+
+def test_own_records_not_final_survive_a_sigkill_and_are_sent_again(tmp_path: Path) -> None:
+    """Two validators of equal power: with one stopped nothing is final. A record submitted then
+    lives only in node-1's outbox; node-1 is SIGKILLed, both restart, and the record is final."""
+    net = make_devnet(tmp_path / "net", 2)
+    with running(net):
+        net.wait_ready()
+        one, two = net.nodes
+        assert two.stop() == 0
+        pending = submit(one, "kept across a crash")
+        assert one.get(f"/api/records/{pending}")["status"] == "pending"
+        one.kill()
+        one.start()
+        two.start()
+        wait_for(
+            lambda: two.get(f"/api/records/{pending}")["status"] == "final",
+            60,
+            "the record kept by node-1 to be final at node-2",
+        )
+        assert one.get(f"/api/records/{pending}")["status"] == "final"
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
+    import json
+
+    net = make_devnet(tmp_path / "net", 1)
+    node = net.nodes[0]
+    node.extra = ("--log-format", "json")
+    with running(net):
+        net.wait_ready()
+        submit(node, "logged as json")
+        wait_for(lambda: "finalized: 1 records" in node.log(), 30, "a block with the record")
+        assert node.stop() == 0
+    events = [json.loads(line) for line in node.log().splitlines()]
+    assert {"time", "level", "event"} <= set(events[0])
+    assert events[0]["event"].startswith("started")
+    assert events[-1]["event"] == "stopped"

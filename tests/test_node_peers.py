@@ -4,10 +4,11 @@ logged, and the node keeps finalizing blocks and serving its honest peers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -19,8 +20,6 @@ from ledger.files import read_key_file
 from ledger.records import Contribution, sign_record
 from node.shell import peers
 from node.wire import Hello, Push, Session, decode_hello, decode_push, encode_auth, encode_push
-
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
 @pytest.fixture
@@ -54,12 +53,14 @@ async def closed(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
         return message
 
 
+@contextlib.asynccontextmanager
 async def authenticated(
     session: aiohttp.ClientSession, node: RunningNode, network: bytes, key: Keypair
-) -> aiohttp.ClientWebSocketResponse:
-    ws = await session.ws_connect(ws_url(node), max_msg_size=0)
-    assert await peers.initiate(ws, key, network)
-    return ws
+) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A peer connection past the handshake, closed (and its socket released) on leaving."""
+    async with session.ws_connect(ws_url(node), max_msg_size=0) as ws:
+        assert await peers.initiate(ws, key, network)
+        yield ws
 
 
 def network_of(net: Devnet) -> bytes:
@@ -123,8 +124,7 @@ def test_an_oversize_frame_disconnects(pair: Devnet) -> None:
     network = network_of(pair)
 
     async def attack() -> bool:
-        async with aiohttp.ClientSession() as s:
-            ws = await authenticated(s, node, network, stranger())
+        async with aiohttp.ClientSession() as s, authenticated(s, node, network, stranger()) as ws:
             try:
                 await ws.send_bytes(bytes(40 * 1024 * 1024))
                 message = await closed(ws)
@@ -149,8 +149,7 @@ def test_a_record_with_a_bad_signature_disconnects_its_sender(pair: Devnet) -> N
     forged[-1] ^= 1
 
     async def attack() -> aiohttp.WSMessage:
-        async with aiohttp.ClientSession() as s:
-            ws = await authenticated(s, node, network, stranger())
+        async with aiohttp.ClientSession() as s, authenticated(s, node, network, stranger()) as ws:
             await ws.send_bytes(encode_push(Push.RECORD, bytes(forged)))
             return await closed(ws)
 
@@ -173,9 +172,11 @@ def test_a_replayed_message_is_not_forwarded_again(pair: Devnet) -> None:
     )  # fmt: skip
 
     async def scenario() -> int:
-        async with aiohttp.ClientSession() as s:
-            a = await authenticated(s, node, network, stranger())
-            b = await authenticated(s, node, network, stranger())
+        async with (
+            aiohttp.ClientSession() as s,
+            authenticated(s, node, network, stranger()) as a,
+            authenticated(s, node, network, stranger()) as b,
+        ):
             await a.send_bytes(encode_push(Push.RECORD, record.raw))
             await a.send_bytes(encode_push(Push.RECORD, record.raw))
             seen = 0
@@ -190,8 +191,6 @@ def test_a_replayed_message_is_not_forwarded_again(pair: Devnet) -> None:
                 kind, data = decode_push(message.data)
                 seen += kind is Push.RECORD and data == record.raw
             assert not a.closed
-            await a.close()
-            await b.close()
             return seen
 
     assert asyncio.run(scenario()) == 1
