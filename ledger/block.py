@@ -9,6 +9,7 @@ certificate of H-1 as `last_commit`, and time(H) is the power-weighted median of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ from ledger.crypto import (
 from ledger.errors import InvalidData, SchemaError
 from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
+
+Known = Callable[[bytes], Record | None]
+"""A record parsed before, by id (or None)."""
 
 MAX_ROUND = 2**31
 MAX_BLOCK_RECORDS = 100_000
@@ -325,10 +329,17 @@ class RawBlock:
     header: Header
     raws: tuple[bytes, ...]
 
-    def parse(self) -> Block:
-        """The block, each record parsed and schema-checked; signatures are the chain's."""
+    def parse(self, known: Known | None = None) -> Block:
+        """The block, each record parsed and schema-checked; signatures are the chain's.
+        `known(id)` may give a record parsed before (a node's mempool): it is used when its bytes
+        are these, instead of parsing them again."""
         records = []
         for index, raw in enumerate(self.raws):
+            if known is not None:
+                found = known(sha256(raw))
+                if found is not None and found.raw == raw:
+                    records.append(found)
+                    continue
             try:
                 schema.bounded_bytes(raw, "block record", 1, MAX_EVIDENCE_BYTES)
                 records.append(decode_record(raw))
@@ -352,6 +363,7 @@ def decode_raw_block(data: bytes) -> RawBlock:
     return RawBlock(header=header, raws=raws)
 
 
-def decode_block(data: bytes) -> Block:
-    """Parse a block and schema-check its records; signatures are the chain's to verify."""
-    return decode_raw_block(data).parse()
+def decode_block(data: bytes, known: Known | None = None) -> Block:
+    """Parse a block and schema-check its records; signatures are the chain's to verify.
+    `known` as for `RawBlock.parse`."""
+    return decode_raw_block(data).parse(known)

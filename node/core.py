@@ -39,7 +39,7 @@ from node.policy.mempool import Mempool, Refused
 from node.policy.pacing import Pacer
 from node.policy.sync import CatchUp, Report, SyncAction
 from node.policy.sync import Fetch as FetchRange
-from node.wire import Push, encode_push
+from node.wire import Push, decode_push, encode_push
 
 log = logging.getLogger("commons.node")
 
@@ -212,9 +212,10 @@ class NodeCore:
         self.gossip.peer_left(peer)
         self.sync.peer_left(peer)
 
-    def on_push(self, peer: Peer, kind: Push, data: bytes, now: int) -> list[Action]:
+    def on_frame(self, peer: Peer, frame: bytes, now: int) -> list[Action]:
         """A frame from an authenticated peer. Bytes it is to blame for disconnect it."""
         try:
+            kind, data = decode_push(frame)
             if kind is Push.RECORD:
                 return self._on_record(peer, data, now)
             return self._on_consensus(peer, data, now)
@@ -243,7 +244,7 @@ class NodeCore:
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Action]:
         if sha256(data) in self.gossip.seen:
             return []  # a copy: decoding a proposal again would cost a parse of its block
-        message = decode_message(data)
+        message = decode_message(data, self.mempool.get)
         engine = self.engine
         # a decision of h says its sender decided h; any other message of h, that it decided h - 1
         self.sync.peer_at(peer, message.height + isinstance(message, Decision))

@@ -28,6 +28,7 @@ from ledger.block import (
     MAX_ROUND,
     Block,
     Commit,
+    Known,
     Precommit,
     decode_block,
 )
@@ -157,8 +158,9 @@ def encode_message(message: WireMessage) -> bytes:
     return message.raw
 
 
-def decode_message(data: bytes) -> WireMessage:
-    """The one decoder of consensus messages. Raises InvalidData (DecodeError, SchemaError)."""
+def decode_message(data: bytes, known: Known | None = None) -> WireMessage:
+    """The one decoder of consensus messages. Raises InvalidData (DecodeError, SchemaError).
+    `known(id)` may give records parsed before, which a block's records then reuse."""
     m = codec.decode(data, max_size=MAX_MESSAGE_BYTES)
     if not isinstance(m, dict):
         raise SchemaError("a consensus message must be a map")
@@ -174,7 +176,9 @@ def decode_message(data: bytes) -> WireMessage:
                 height=m["height"],
                 round=m["round"],
                 pol_round=m["pol_round"],
-                block=decode_block(schema.bounded_bytes(m["block"], "block", 1, MAX_BLOCK_BYTES)),
+                block=decode_block(
+                    schema.bounded_bytes(m["block"], "block", 1, MAX_BLOCK_BYTES), known
+                ),
                 proposer=m["proposer"],
                 signature=m["sig"],
             )
@@ -186,7 +190,9 @@ def decode_message(data: bytes) -> WireMessage:
         if kind == "decision":
             schema.exact_keys(m, "decision", _DECISION_KEYS, frozenset())
             return Decision(
-                block=decode_block(schema.bounded_bytes(m["block"], "block", 1, MAX_BLOCK_BYTES)),
+                block=decode_block(
+                    schema.bounded_bytes(m["block"], "block", 1, MAX_BLOCK_BYTES), known
+                ),
                 commit=Commit.from_wire(m["commit"]),
             )
     except InvalidData:

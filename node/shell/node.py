@@ -34,7 +34,7 @@ from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, 
 from node.errors import NodeError, WireError
 from node.rules import commons_rules
 from node.shell import api, peers
-from node.wire import MAX_FRAME_BYTES, MAX_PULL_BYTES, decode_certified, decode_push
+from node.wire import MAX_FRAME_BYTES, MAX_PULL_BYTES, decode_certified
 
 log = logging.getLogger("commons.node")
 T = TypeVar("T")
@@ -298,8 +298,7 @@ class Node:
             await self.perform(await self.call(core.peer_joined, peer, now_ms()))
             while link.closed_because is None:
                 frame = await link.read()
-                kind, data = await self.call(decode_push, frame)
-                await self.perform(await self.call(core.on_push, peer, kind, data, now_ms()))
+                await self.perform(await self.call(core.on_frame, peer, frame, now_ms()))
         except (WireError, InvalidData) as e:
             self._drop(link, str(e))
         except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError) as e:
