@@ -17,7 +17,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.home import resolve_home
 from cli.keys import home_option
 from cli.output import console, err_console
-from cli.parallel import bundle_records, record_checker
 from ledger.audit import AuditReport, audit
 from ledger.block import Block, Commit, RawBlock
 from ledger.chain import Applied, Chain
@@ -26,6 +25,7 @@ from ledger.files import Bundle, open_bundle, write_bundle
 from ledger.genesis import Genesis, Param
 from ledger.proof import RecordProof, verify_record_proof
 from ledger.store import Store, StoreError
+from node.parallel import bundle_records, record_checker
 from node.rules import DEFAULT_PARAMS, commons_genesis, commons_rules
 
 LEDGER_FILE = "ledger.sqlite"

@@ -33,6 +33,7 @@ from node.consensus.effects import (
 from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
 from node.consensus.messages import Decision, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
+from node.parallel import record_checker
 from node.policy.gossip import Flood, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Mempool, Refused
@@ -46,6 +47,8 @@ log = logging.getLogger("commons.node")
 Peer = bytes
 """A peer is named by its node key."""
 
+EXTEND_FROM = 8
+"""Fetched runs of at least this many blocks are stored with `Store.extend`."""
 STALL_MS = 1_500
 """One height behind a peer for this long, this node fetches the block instead of waiting."""
 FETCH_TIMEOUT_MS = 30_000
@@ -286,21 +289,49 @@ class NodeCore:
     def blocks_fetched(
         self, peer: Peer, certified: Sequence[tuple[RawBlock, Commit]], now: int
     ) -> list[Action]:
-        """Blocks a peer answered a `Fetch` with: each is decided through the engine (which checks
-        its certificate against vals(h) and the block against the chain) in order."""
+        """Blocks a peer answered a `Fetch` with, each checked with its certificate before it is
+        stored. A few are decided through the engine, as gossiped decisions are; a long run
+        (`EXTEND_FROM` blocks or more) goes through `Store.extend`, its records checked on every
+        core when there are many, and the engine starts again at the new height."""
+        usable = [(raw, c) for raw, c in certified if raw.header.height > self.store.tip.height]
+        if len(usable) >= EXTEND_FROM:
+            return self._extend(peer, usable, now)
         out: list[Action] = []
-        for raw, commit in certified:
+        for raw, commit in usable:
             height = self.engine.height
             if raw.header.height != height:
-                continue
+                break
             try:
-                decision = Decision(block=raw.parse(), commit=commit)
+                decision = Decision(block=raw.parse(self.mempool.get), commit=commit)
             except InvalidData as e:
                 return out + self._sync(self._fetch_failed(peer, now, f"block {height}: {e}"))
             out += self._perform(self.engine.receive(decision, now), now)
             if self.engine.height == height:
                 reason = f"block {height} or its certificate does not verify"
                 return out + self._sync(self._fetch_failed(peer, now, reason))
+        return out + self._sync(self.sync.fetched(peer, tip=self.store.tip.height, now=now))
+
+    def _extend(
+        self, peer: Peer, usable: Sequence[tuple[RawBlock, Commit]], now: int
+    ) -> list[Action]:
+        before = self.store.tip.height
+        records = sum(len(raw.raws) for raw, _ in usable)
+        failure: str | None = None
+        try:
+            with record_checker(records) as checker:
+                self.store.extend(usable, checker)
+        except InvalidData as e:
+            failure = f"block {self.store.tip.height + 1}: {e}"
+        out: list[Action] = []
+        for raw, _ in usable[: self.store.tip.height - before]:
+            out.append(self._decided(raw.parse(self.mempool.get)))
+        if self.store.tip.height > before:
+            log.info("sync: stored blocks %d-%d at once", before + 1, self.store.tip.height)
+            # the engine was at `before + 1`: it starts again where the store now is
+            self.engine = self._new_engine(signing=self.joined)
+            out += self._perform(self.engine.start(now), now)
+        if failure is not None:
+            return out + self._sync(self._fetch_failed(peer, now, failure))
         return out + self._sync(self.sync.fetched(peer, tip=self.store.tip.height, now=now))
 
     def fetch_failed(self, peer: Peer, now: int) -> list[Action]:
@@ -392,7 +423,7 @@ class NodeCore:
             elif isinstance(effect, ScheduleTimeout):
                 out += self._schedule(effect, now)
             elif isinstance(effect, Decide):
-                out.append(self._decided(effect.block, effect.commit))
+                out.append(self._decided(effect.block))
             elif isinstance(effect, Evidence):
                 vote = effect.double_vote.votes[0]
                 log.warning(
@@ -410,7 +441,7 @@ class NodeCore:
         self.pacer.hold(timeout, now=now, delay_ms=effect.delay_ms, decided_at=now)
         return self._pace(now)
 
-    def _decided(self, block: Block, commit: Commit) -> Finalized:
+    def _decided(self, block: Block) -> Finalized:
         dropped = self.mempool.on_finalized(block)
         for record in dropped:
             if record.id in self._outbox_ids:

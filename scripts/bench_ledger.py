@@ -55,7 +55,6 @@ from typing import Any, TypeVar
 import nacl.bindings
 
 from cli.ledger_cmds import LEDGER_FILE
-from cli.parallel import PoolChecker, record_checker
 from ledger.audit import audit
 from ledger.block import Commit, RawBlock, decode_commit, decode_raw_block, encode_commit
 from ledger.chain import Chain, certify
@@ -65,6 +64,7 @@ from ledger.merkle import MerkleLog, leaf_hash, verify_inclusion
 from ledger.records import ZERO_HASH, Contribution, Record, sign_record
 from ledger.state import Apply, no_transition
 from ledger.store import Store
+from node.parallel import PoolChecker, record_checker
 
 try:  # a Commons network's rules: the ledger's, with governance as the state transition
     from node.rules import commons_genesis, commons_rules

@@ -44,10 +44,8 @@ from ledger_factory import (
     write_tampered,
 )
 
-from cli import parallel
 from cli.ledger_cmds import LEDGER_FILE
 from cli.main import main
-from cli.parallel import PoolChecker, bundle_records, record_checker
 from ledger import checking, codec
 from ledger import store as store_module
 from ledger.audit import AuditReport, audit
@@ -100,6 +98,8 @@ from ledger.schema import MAX_INT
 from ledger.store import Store, StoreError
 from ledger.vote_evidence import MAX_ROUND, PRECOMMIT, VOTE_TYPES, DoubleVote
 from ledger.vote_evidence import Vote as ConsensusVote
+from node import parallel
+from node.parallel import PoolChecker, bundle_records, record_checker
 from node.rules import commons_rules
 
 NETWORK = sha256(b"commons checking tests")

@@ -22,6 +22,7 @@ from ledger.files import read_key_file
 from ledger.records import Contribution, Record, sign_record
 from ledger.store import Store
 from node.client import Client
+from node.core import EXTEND_FROM
 from node.rules import commons_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,9 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
         net.wait_ready()
         for i in range(3):
             contribute(net.nodes[i], f"early work {i}")
+        while net.nodes[0].height() < 3 * EXTEND_FROM:  # more than pushed decisions bring
+            record_id = submit(net.nodes[0], "more history")
+            Client(net.nodes[0].api).record(bytes.fromhex(record_id), wait=30)
         top = net.nodes[0].height()
         late_home = tmp_path / "late"
         assert main(["init", "--home", str(late_home), "--plaintext-keys"]) == 0
@@ -153,6 +157,7 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
             wait_for(lambda: late.height() >= top, 60, "the late node to catch up")
             wait_for(late.ready, 30, "the late node ready")
             same_chain(net, [net.nodes[0], late])
+            assert "sync: stored blocks" in late.log()  # a run went through Store.extend
         finally:
             late.stop()
     audit(late_home)

@@ -1,4 +1,5 @@
-"""Record checks spread over every core, for audits and imports of large ledgers."""
+"""Record checks spread over every core, for audits, imports and a node catching up on a long
+history: the worker pool the CLI and the node share."""
 
 from __future__ import annotations
 
