@@ -215,6 +215,13 @@ class NodeCore:
         self.gossip.peer_left(peer)
         self.sync.peer_left(peer)
 
+    def on_frames(self, frames: Sequence[tuple[Peer, bytes]], now: int) -> list[Action]:
+        """Frames from peers, in the order they arrived."""
+        out: list[Action] = []
+        for peer, frame in frames:
+            out += self.on_frame(peer, frame, now)
+        return out
+
     def on_frame(self, peer: Peer, frame: bytes, now: int) -> list[Action]:
         """A frame from an authenticated peer. Bytes it is to blame for disconnect it."""
         try:
