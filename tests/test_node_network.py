@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from netkit import Devnet, RunningNode, make_devnet, running, wait_for
+from netkit import Devnet, RunningNode, free_ports, make_devnet, running, wait_for
 
 from cli.devnet import DevnetNode
 from cli.main import main
@@ -21,7 +21,7 @@ from ledger.crypto import Role
 from ledger.files import read_key_file
 from ledger.records import Contribution, Record, sign_record
 from ledger.store import Store
-from node.client import Client
+from node.client import ApiError, Client
 from node.core import EXTEND_FROM
 from node.rules import commons_rules
 
@@ -147,8 +147,6 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
                 "--listen", "127.0.0.1:0",
             ),
         )  # fmt: skip
-        from netkit import free_ports
-
         (api_port,) = free_ports(1)
         late.spec = DevnetNode(home=late_home, listen=0, api=api_port)
         late.extra = (*late.extra, "--api", f"127.0.0.1:{api_port}")
@@ -349,3 +347,32 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
     assert {"time", "level", "event"} <= set(events[0])
     assert events[0]["event"].startswith("started")
     assert events[-1]["event"] == "stopped"
+
+
+def test_a_node_that_has_not_caught_up_refuses_records_and_is_not_ready(
+    devnet4: Devnet, tmp_path: Path
+) -> None:
+    """A member's key restored on a new machine must not extend its feed from a stale head: the
+    node refuses submissions (and signs nothing) until it has caught up with a peer."""
+    home = tmp_path / "restored"
+    assert main(["init", "--home", str(home), "--plaintext-keys"]) == 0
+    (dead,) = free_ports(1)
+    listen, api = free_ports(2)
+    node = RunningNode(
+        DevnetNode(home=home, listen=listen, api=api),
+        extra=(
+            "--genesis", str(devnet4.where / "genesis.json"),
+            "--peer", f"http://127.0.0.1:{dead}",
+            "--listen", f"127.0.0.1:{listen}",
+            "--api", f"127.0.0.1:{api}",
+        ),
+    )  # fmt: skip
+    node.start()
+    try:
+        wait_for(lambda: node.status()["height"] == 0, 30, "the node's API")
+        assert not node.ready()
+        with pytest.raises(ApiError, match="catching up") as refused:
+            submit(node, "from a stale head")
+        assert refused.value.status == 503
+    finally:
+        assert node.stop() == 0
