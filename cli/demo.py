@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from cli.home import output
 from cli.output import console
 from governance.rules import MEMBER, PROPOSAL
 from ledger.audit import audit
@@ -177,7 +179,8 @@ def tamper_bundle(source: Path, out: Path, tamper: Tamper) -> None:
     opened = open_bundle(source)
     blocks = list(opened.blocks())
     blocks, commit = tamper(blocks, opened.commit)
-    write_bundle(out, opened.genesis, blocks, commit)
+    with output(out, force=False, home=out.parent) as f:
+        write_bundle(f, opened.genesis, blocks, commit)
 
 
 def audit_bundle(path: Path) -> str | None:
@@ -201,23 +204,43 @@ def audit_bundle(path: Path) -> str | None:
     "where",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Where to leave the demo's files (default: a new temporary folder).",
+    help="Where to leave the demo's files (default: a temporary folder, removed at the end).",
 )
 def demo(where: Path | None) -> int:
     """Build a ledger, audit it, tamper with copies and watch the audit catch each change."""
-    where = where or Path(tempfile.mkdtemp(prefix="commons-demo-"))
+    if where is None:
+        scratch = Path(tempfile.mkdtemp(prefix="commons-demo-"))
+        try:
+            return _demo(scratch, kept=False)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     where.mkdir(parents=True, exist_ok=True)
-    if (where / "ledger.sqlite").exists():
-        raise click.UsageError(f"{where} already holds a demo ledger; pick another --dir")
+    taken = sorted(p.name for p in where.iterdir() if p.name in _demo_files())
+    if taken:
+        raise click.UsageError(
+            f"{where} already holds demo files ({', '.join(taken)}); pick another --dir"
+        )
+    return _demo(where, kept=True)
+
+
+def _demo_files() -> set[str]:
+    """The names of the files the demo writes, beside the ledger's own."""
+    tampered = {f"tampered-{name.replace(' ', '-')}.bundle" for name in TAMPERINGS}
+    return {"ledger.sqlite", "genesis.json", "ledger.bundle", *tampered}
+
+
+def _demo(where: Path, *, kept: bool) -> int:
     console.rule("[bold]Commons demo")
     built = build(where)
     genesis = built.genesis
     console.print(f"1. Built a ledger of 3 authors in 8 blocks at {built.store}")
     console.print(f"   network id {genesis.network_id.hex()}")
-    (where / "genesis.json").write_bytes(genesis.to_json())
+    with output(where / "genesis.json", force=False, home=where) as f:
+        f.write(genesis.to_json())
     bundle = where / "ledger.bundle"
     with Store.open(built.store, rules=commons_rules) as store:
-        write_bundle(bundle, genesis, store.blocks(), store.commit(store.tip.height))
+        with output(bundle, force=False, home=where) as f:
+            write_bundle(f, genesis, store.blocks(), store.commit(store.tip.height))
         proof = store.prove_record(built.parser.id)
         state = store.chain.state
         outcome = state.get(PROPOSAL + built.proposal.id)["state"]
@@ -235,9 +258,8 @@ def demo(where: Path | None) -> int:
         + ("[green]intact[/]" if failure is None else f"[red]{failure}")
     )
     verify_record_proof(RecordProof.decode(proof.encode()), genesis)
-    console.print(
-        f"   Proved record {built.parser.id.hex()[:16]}… is in block {proof.block.header.height}"
-    )
+    prefix = built.parser.id.hex()[:16]
+    console.print(f"   Proved record {prefix}… is in block {proof.block.header.height}")
     console.print("5. Tampered copies, each audited from genesis:")
     for name, (what, tamper, expected) in TAMPERINGS.items():
         copy = where / f"tampered-{name.replace(' ', '-')}.bundle"
@@ -250,4 +272,11 @@ def demo(where: Path | None) -> int:
     console.rule(
         "[green]all tamperings caught" if all_ok else "[red]the demo did not go as it should"
     )
+    if kept:
+        console.print(f"The demo's ledger is a home in {where}. Next, list its records:")
+        console.print(f"  commons records --home {where}")
+        console.print(f"  commons proof {prefix} --home {where} --out proof.bin")
+    else:
+        console.print("Its temporary folder is removed. To keep the ledger and look inside it:")
+        console.print("  commons demo --dir demo && commons records --home demo")
     return 0 if all_ok else 1

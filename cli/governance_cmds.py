@@ -9,7 +9,9 @@ import click
 from rich.markup import escape
 
 from cli.output import console
-from node.scenario import ScenarioError, play
+from ledger.errors import DecodeError
+from ledger.files import read_limited
+from node.scenario import MAX_SCENARIO_BYTES, ScenarioError, play
 
 
 @click.group()
@@ -23,8 +25,8 @@ def governance() -> None:
 def simulate(file: Path, as_json: bool) -> int:
     """Play a scenario through real keys, records and blocks; exit 1 if an expectation fails."""
     try:
-        run = play(file.read_bytes())
-    except ScenarioError as e:
+        run = play(read_limited(file, MAX_SCENARIO_BYTES, "scenario file"))
+    except (ScenarioError, DecodeError) as e:
         raise click.UsageError(f"{file}: {e}") from e
     if as_json:
         doc = {

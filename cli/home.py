@@ -1,14 +1,17 @@
-"""Where a user's Commons home is and how its secrets are reached: the CLI's only file layout."""
+"""Where a user's Commons home is, what in it no command may write over, and how its secrets
+are reached: the CLI's only file layout."""
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
 
 from ledger.crypto import Role
+from ledger.files import OutputFile, output_file, read_limited
 
 ENV_HOME = "COMMONS_HOME"
 DEFAULT_HOME = Path("~/.commons")
@@ -29,6 +32,22 @@ genesis = ""
 """
 
 
+HOME_FILES = {
+    "ledger.sqlite": "the ledger",
+    "ledger.sqlite-wal": "the ledger's write-ahead log",
+    "ledger.sqlite-shm": "the ledger's shared memory file",
+    "ledger.sqlite-journal": "the ledger's journal",
+    "keys": "the keys folder",
+    "config.toml": "the configuration",
+    "api.token": "the local API token",
+}
+"""What a home holds that no command writing a file given by the user may write over."""
+MIN_PASSPHRASE_CHARS = 8
+"""New keys are sealed under passphrases of at least this many characters (older key files open
+with any)."""
+MAX_PASSPHRASE_FILE_BYTES = 1024
+
+
 def resolve_home(home: Path | None) -> Path:
     """--home, else $COMMONS_HOME, else ~/.commons."""
     if home is None:
@@ -40,15 +59,41 @@ def key_path(home: Path, role: Role) -> Path:
     return home / "keys" / f"{role.value}.key"
 
 
-def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
+def is_home(folder: Path) -> bool:
+    """Whether `folder` holds a Commons home (keys, a configuration or a ledger)."""
+    return any((folder / name).exists() for name in ("keys", "config.toml", "ledger.sqlite"))
+
+
+def protected_files(out: Path, home: Path | None) -> dict[Path, str]:
+    """The files `out` must not be: those of the home the command works on, of the default
+    home, and of a home that `out` would land in (symbolic links followed)."""
+    real = Path(os.path.realpath(out))
+    homes = {resolve_home(home), resolve_home(None)}
+    homes |= {folder for folder in (real.parent, real.parent.parent) if is_home(folder)}
+    return {
+        where / name: f"{what} of the Commons home {where}"
+        for where in homes
+        for name, what in HOME_FILES.items()
+    }
+
+
+def output(
+    out: Path, *, force: bool, home: Path | None = None, private: bool = False
+) -> AbstractContextManager[OutputFile]:
+    """The file a command writes at `out` (its --out), by the one rule of ledger.files: never
+    over a home's own files, over an existing file only with --force, all at once or not at
+    all."""
+    return output_file(out, force=force, private=private, protected=protected_files(out, home))
+
+
+def read_passphrase(
+    passphrase_file: Path | None, *, confirm: bool, prompt: str = "Passphrase"
+) -> bytes:
     """The passphrase from --passphrase-file (its first line), else asked for on the terminal."""
     if passphrase_file is not None:
+        data = read_limited(passphrase_file, MAX_PASSPHRASE_FILE_BYTES, "passphrase file")
         try:
-            text = passphrase_file.read_text(encoding="utf-8")
-        except OSError as e:
-            raise click.UsageError(
-                f"cannot read passphrase file {passphrase_file}: {e.strerror}"
-            ) from e
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise click.UsageError(f"passphrase file {passphrase_file} is not UTF-8 text") from e
         line = text.splitlines()[0] if text else ""
@@ -57,7 +102,21 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool) -> bytes:
         return line.encode("utf-8")
     if not sys.stdin.isatty():
         raise click.UsageError("no terminal to ask for a passphrase: pass --passphrase-file")
-    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     if not value:
         raise click.UsageError("the passphrase is empty")
     return value.encode("utf-8")
+
+
+def new_passphrase(passphrase_file: Path | None, *, prompt: str = "New passphrase") -> bytes:
+    """A passphrase to seal new keys under: asked twice on a terminal, at least
+    MIN_PASSPHRASE_CHARS characters."""
+    value = read_passphrase(passphrase_file, confirm=True, prompt=prompt)
+    length = len(value.decode("utf-8"))
+    if length < MIN_PASSPHRASE_CHARS:
+        where = f" (in {passphrase_file})" if passphrase_file is not None else ""
+        raise click.UsageError(
+            f"the passphrase{where} has {length} characters; new keys need at least "
+            f"{MIN_PASSPHRASE_CHARS}"
+        )
+    return value

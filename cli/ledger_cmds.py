@@ -1,35 +1,43 @@
-"""The auditor's commands: genesis create, export, import, audit, proof, verify-proof."""
+"""The auditor's commands: genesis create, export, import, audit, records, proof, verify-proof.
+
+Every file they write goes through `cli.home.output` (never over a home's own files, over an
+existing file only with --force, all at once or not at all); every file they read is read with
+its size limit checked first (`ledger.files.read_limited`).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 
-from cli.home import resolve_home
-from cli.keys import home_option
-from cli.output import console, err_console
+from cli.home import output, resolve_home
+from cli.options import force_option, home_option, json_option, out_option
+from cli.output import console, err_console, print_json, progress
+from governance.rules import MEMBER
 from ledger.audit import AuditReport, audit
 from ledger.block import Block, Commit, RawBlock
 from ledger.chain import Applied, Chain
+from ledger.crypto import public_key_problem
 from ledger.errors import LedgerError, LocalError
-from ledger.files import Bundle, open_bundle, write_bundle
-from ledger.genesis import Genesis, Param
-from ledger.proof import RecordProof, verify_record_proof
+from ledger.files import Bundle, open_bundle, read_limited, write_bundle
+from ledger.genesis import MAX_GENESIS_BYTES, Genesis, Param
+from ledger.proof import MAX_PROOF_BYTES, RecordProof, verify_record_proof
+from ledger.records import Record
 from ledger.store import Store, StoreError
 from node.parallel import bundle_records, record_checker
 from node.rules import DEFAULT_PARAMS, commons_genesis, commons_rules
 
 LEDGER_FILE = "ledger.sqlite"
 _DIGITS = re.compile(r"[0-9]{1,16}")
+_ID_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 EXISTING_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 
 
@@ -39,23 +47,46 @@ class IntegrityFailure(click.ClickException):
     exit_code = 1
 
     def show(self, file: object = None) -> None:
-        err_console.print(f"[red]integrity failure:[/] {self.message}")
+        err_console.print(f"[red]integrity failure:[/] {escape(self.message)}")
 
 
 def ledger_path(home: Path | None) -> Path:
     return resolve_home(home) / LEDGER_FILE
 
 
+def _no_ledger(home: Path | None) -> click.UsageError | None:
+    """Why the home holds no ledger, or None if it does."""
+    path = ledger_path(home)
+    if path.is_file():
+        return None
+    folder = path.parent
+    if not folder.exists():
+        why = f"{folder} has no ledger: the folder does not exist"
+    elif not folder.is_dir():
+        why = f"{folder} has no ledger: it is not a folder"
+    else:
+        why = f"{folder} has no ledger (no {LEDGER_FILE} in it)"
+    if home is None:
+        why += "; give --home DIR (or, for audit, --bundle FILE)"
+    return click.UsageError(why)
+
+
 @contextmanager
 def open_store(home: Path | None) -> Iterator[Store]:
-    path = ledger_path(home)
-    if not path.exists():
-        raise click.UsageError(f"no ledger in {path.parent} (expected {path})")
-    store = Store.open(path, rules=commons_rules, snapshot=True)
+    missing = _no_ledger(home)
+    if missing is not None:
+        raise missing
+    store = Store.open(ledger_path(home), rules=commons_rules, snapshot=True)
     try:
         yield store
     finally:
         store.close()
+
+
+def read_genesis(path: Path) -> Genesis:
+    """The genesis in the JSON file at `path`, read only if its size can be a genesis's."""
+    data = read_limited(path, MAX_GENESIS_BYTES, "genesis file")
+    return Genesis.from_json(data, what=f"genesis file {path}")
 
 
 # genesis
@@ -70,6 +101,19 @@ def _hex32(text: str, what: str) -> bytes:
     if len(value) != 32:
         raise click.BadParameter(f"{text!r} is not 64 hex digits", param_hint=what)
     return value
+
+
+def _public_key(text: str, what: str) -> bytes:
+    """A public key some signature can verify under, or a usage error saying why not."""
+    key = _hex32(text, what)
+    problem = public_key_problem(key)
+    if problem is not None:
+        raise click.BadParameter(
+            f"key {text} can never sign: {problem}; strict verification rejects every "
+            "signature under it",
+            param_hint=what,
+        )
+    return key
 
 
 @click.group()
@@ -87,7 +131,9 @@ def genesis() -> None:
 @click.option(
     "--time", "time_ms", type=int, default=None, help="Genesis time in ms (default: now)."
 )
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@out_option
+@force_option
+@json_option
 def genesis_create(
     name: str,
     members: tuple[str, ...],
@@ -95,24 +141,33 @@ def genesis_create(
     params: tuple[str, ...],
     time_ms: int | None,
     out: Path,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Write a genesis: founders with their tokens, validators with their power, parameters."""
     founders: dict[bytes, tuple[str, int]] = {}
+    named: dict[str, str] = {}
     for spec in members:
         member_name, sep, rest = spec.partition("=")
         key_hex, sep2, tokens = rest.partition(":")
         if not (sep and sep2 and _DIGITS.fullmatch(tokens)):
             raise click.BadParameter(f"--member {spec!r}: expected NAME=KEY:TOKENS")
-        key = _hex32(key_hex, "--member")
+        key = _public_key(key_hex, "--member")
         if key in founders:
             raise click.BadParameter(f"--member: key {key_hex} is given twice")
+        if member_name in named:
+            raise click.BadParameter(
+                f"--member: the name {member_name!r} is given twice (keys {named[member_name]} "
+                f"and {key_hex}); each member needs a name of its own"
+            )
+        named[member_name] = key_hex
         founders[key] = (member_name, int(tokens))
     powers: dict[bytes, int] = {}
     for spec in validators:
         key_hex, sep, power = spec.partition(":")
         if not (sep and _DIGITS.fullmatch(power)):
             raise click.BadParameter(f"--validator {spec!r}: expected KEY:POWER")
-        key = _hex32(key_hex, "--validator")
+        key = _public_key(key_hex, "--validator")
         if key in powers:
             raise click.BadParameter(f"--validator: key {key_hex} is given twice")
         powers[key] = int(power)
@@ -137,7 +192,11 @@ def genesis_create(
         validators=powers,
         params=overrides,
     )
-    out.write_bytes(doc.to_json())
+    with output(out, force=force) as f:
+        f.write(doc.to_json())
+    if as_json:
+        print_json({"name": name, "network_id": doc.network_id.hex(), "out": str(out)})
+        return
     console.print(f"Wrote genesis of [bold]{name}[/] to {out}")
     console.print(f"network id {doc.network_id.hex()}")
 
@@ -147,19 +206,26 @@ def genesis_create(
 
 @click.command("export")
 @home_option
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
-def export(home: Path | None, out: Path) -> None:
+@out_option
+@force_option
+@json_option
+def export(home: Path | None, out: Path, force: bool, as_json: bool) -> None:
     """Write the whole ledger to one self-contained bundle file."""
-    with open_store(home) as store:
+    with open_store(home) as store, output(out, force=force, home=home) as f:
         tip = store.tip.height
-        count = write_bundle(out, store.genesis, store.blocks(), store.commit(tip) if tip else None)
-        console.print(f"Exported {count} blocks, {store.record_count()} records to {out}")
+        count = write_bundle(f, store.genesis, store.blocks(), store.commit(tip) if tip else None)
+        records = store.record_count()
+    if as_json:
+        print_json({"out": str(out), "blocks": count, "records": records})
+        return
+    console.print(f"Exported {count} blocks, {records} records to {out}")
 
 
 @click.command("import")
 @home_option
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-def import_(home: Path | None, bundle: Path) -> None:
+@click.argument("bundle", type=EXISTING_FILE)
+@json_option
+def import_(home: Path | None, bundle: Path, as_json: bool) -> None:
     """Verify a bundle completely, then make it this home's ledger."""
     path = ledger_path(home)
     if path.exists():
@@ -175,14 +241,24 @@ def import_(home: Path | None, bundle: Path) -> None:
         for leftover in staging.parent.glob(staging.name + "*"):
             leftover.unlink()
         raise
-    os.replace(staging, path)
+    staging.rename(path)
+    if as_json:
+        print_json({"ledger": str(path), "blocks": tip, "records": records})
+        return
     console.print(f"Imported {tip} blocks, {records} records into {path} (all verified)")
 
 
 def _verify_into(staging: Path, opened: Bundle, most: int) -> tuple[int, int]:
     store = Store.create(staging, opened.genesis, rules=commons_rules)
-    with store, record_checker(most) as checker:
-        store.extend(((raw, None) for raw in opened.raw_blocks()), checker)
+    with store, record_checker(most) as checker, progress("importing") as bar:
+        task = bar.add_task("records", total=None)
+
+        def blocks() -> Iterator[tuple[RawBlock, None]]:
+            for raw in opened.raw_blocks():
+                yield raw, None
+                bar.advance(task, len(raw.raws))
+
+        store.extend(blocks(), checker)
         tip = store.tip.height
         if tip:
             commit = opened.commit
@@ -194,23 +270,57 @@ def _verify_into(staging: Path, opened: Bundle, most: int) -> tuple[int, int]:
 
 # audit
 
+_REPORT_FIELDS = (
+    "network_id",
+    "height",
+    "blocks",
+    "records",
+    "signatures",
+    "certificates",
+    "evidence",
+    "state_root",
+    "log_root",
+)
+
 
 @click.command("audit")
 @home_option
 @click.option(
-    "--bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None
+    "--bundle", type=click.Path(path_type=Path), default=None, help="Audit this bundle file."
 )
 @click.option(
-    "--genesis", "genesis_file", type=EXISTING_FILE, help="Require this genesis (its network id)."
+    "--genesis",
+    "genesis_file",
+    type=click.Path(path_type=Path),
+    help="Require this genesis (its network id).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, whatever it is.")
 def audit_cmd(
     home: Path | None, bundle: Path | None, genesis_file: Path | None, as_json: bool
 ) -> None:
-    """Re-verify a ledger from genesis: signatures, feeds, evidence, links, certificates, roots."""
+    """Re-verify a ledger from genesis: signatures, feeds, evidence, links, certificates, roots.
+
+    With --json the outcome is JSON on stdout whatever it is (a file that is not a bundle, a
+    home without a ledger), with "ok" and "failure"; the exit code is the same as without."""
+    source = str(bundle if bundle is not None else ledger_path(home))
+    try:
+        report = _audit(home, bundle, genesis_file)
+    except (LedgerError, click.ClickException, OSError) as e:
+        if as_json:  # a script reads the outcome from stdout whatever it is
+            failure = e.format_message() if isinstance(e, click.ClickException) else str(e)
+            print_json(
+                {"source": source, "ok": False, **dict.fromkeys(_REPORT_FIELDS), "failure": failure}
+            )
+        raise
+    _print_report(report, source, as_json)
+    if not report.ok:
+        raise IntegrityFailure(report.failure or "")
+
+
+def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) -> AuditReport:
     if bundle is not None and home is not None:
         raise click.UsageError("give --home or --bundle, not both")
-    expected = Genesis.from_json(genesis_file.read_bytes()).network_id if genesis_file else None
+    expected = read_genesis(genesis_file).network_id if genesis_file else None
     if bundle is not None:
         opened = open_bundle(bundle)
         report, _ = _run_audit(
@@ -221,31 +331,27 @@ def audit_cmd(
             expected,
             bound=bundle_records(bundle),
         )
-        source = str(bundle)
-    else:
-        path = ledger_path(home)
-        if not path.exists():
-            raise click.UsageError(f"no ledger in {path.parent}: give --home DIR or --bundle FILE")
-        try:
-            store = Store.open(path, rules=commons_rules, snapshot=True)
-        except StoreError as e:
-            raise IntegrityFailure(str(e)) from e
-        with store:
-            tip = store.tip.height
-            report, chain = _run_audit(
-                store.genesis,
-                store.raw_blocks(),
-                lambda: store.commit(tip) if tip else None,
-                store.record_count(),
-                expected,
-                on_block=store.check_block,
-            )
-            if report.ok:
-                _check_store_matches(store, chain, report)
-        source = str(path)
-    _print_report(report, source, as_json)
-    if not report.ok:
-        raise IntegrityFailure(report.failure or "")
+        return report
+    missing = _no_ledger(home)
+    if missing is not None:
+        raise missing
+    try:
+        store = Store.open(ledger_path(home), rules=commons_rules, snapshot=True)
+    except StoreError as e:
+        raise IntegrityFailure(str(e)) from e
+    with store:
+        tip = store.tip.height
+        report, chain = _run_audit(
+            store.genesis,
+            store.raw_blocks(),
+            lambda: store.commit(tip) if tip else None,
+            store.record_count(),
+            expected,
+            on_block=store.check_block,
+        )
+        if report.ok:
+            _check_store_matches(store, chain, report)
+    return report
 
 
 def _run_audit(
@@ -260,9 +366,7 @@ def _run_audit(
 ) -> tuple[AuditReport, Chain]:
     """Audit with a progress bar on a terminal: `records` is their count when known, `bound`
     at most how many there are when it is not."""
-    columns = (TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    bar = Progress(*columns, console=err_console, transient=True, disable=not sys.stderr.isatty())
-    with bar, record_checker(records if records is not None else bound) as checker:
+    with progress("auditing") as bar, record_checker(records or bound) as checker:
         task = bar.add_task("records", total=records)
         return audit(
             genesis_doc,
@@ -287,21 +391,10 @@ def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> Non
 
 def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
     if as_json:
-        doc = {
-            "source": source,
-            "ok": report.ok,
-            "network_id": report.network_id.hex(),
-            "height": report.height,
-            "blocks": report.blocks,
-            "records": report.records,
-            "signatures": report.signatures,
-            "certificates": report.certificates,
-            "evidence": report.evidence,
-            "state_root": report.state_root.hex(),
-            "log_root": report.log_root.hex(),
-            "failure": report.failure,
-        }
-        click.echo(json.dumps(doc, indent=2))
+        values: dict[str, Any] = {name: getattr(report, name) for name in _REPORT_FIELDS}
+        for name in ("network_id", "state_root", "log_root"):
+            values[name] = values[name].hex()
+        print_json({"source": source, "ok": report.ok, **values, "failure": report.failure})
         return
     console.print(f"audit of {source}")
     console.print(f"  network id    {report.network_id.hex()}")
@@ -316,36 +409,169 @@ def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
         console.print("[green]intact[/]: every check passed")
 
 
+# records
+
+_SHOWN_MATCHES = 5
+
+
+def find_record_id(store: Store, text: str) -> bytes:
+    """The id of the one record whose id is or begins with `text` (4 to 64 hex digits)."""
+    given = text.lower()
+    if not _ID_PREFIX.fullmatch(given):
+        raise click.BadParameter(
+            f"{text!r} is not a record id or the beginning of one (4 to 64 hex digits)",
+            param_hint="RECORD_ID",
+        )
+    if len(given) == 64:
+        return bytes.fromhex(given)
+    found = store.record_ids_with_prefix(given, most=_SHOWN_MATCHES + 1)
+    if not found:
+        raise LocalError(f"no record id in this ledger begins with {given}")
+    if len(found) > 1:
+        shown = ", ".join(sorted(i.hex()[: len(given) + 4] + "…" for i in found[:_SHOWN_MATCHES]))
+        more = " and more" if len(found) > _SHOWN_MATCHES else ""
+        raise click.BadParameter(
+            f"{given} begins several record ids ({shown}{more}): give more digits",
+            param_hint="RECORD_ID",
+        )
+    return found[0]
+
+
+def _member_names(store: Store) -> dict[bytes, str]:
+    """Each member's name as the ledger's state has it now (its latest identity record)."""
+    state = store.chain.state
+    names = {}
+    for key, _ in state.items():
+        if key.startswith(MEMBER):
+            names[key[len(MEMBER) :]] = state.get(key)["name"]
+    return names
+
+
+def _author(text: str, names: dict[bytes, str]) -> bytes:
+    """The member key `text` names: a member's name, or a key as 64 hex digits."""
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return bytes.fromhex(text)
+    keys = sorted(key for key, name in names.items() if name == text)
+    if len(keys) > 1:
+        shown = ", ".join(key.hex()[:16] for key in keys)
+        raise click.BadParameter(
+            f"several members are named {text!r} (keys {shown}…): give the key",
+            param_hint="--author",
+        )
+    if not keys:
+        raise LocalError(f"no member of this ledger is named {text!r}, and it is not a key")
+    return keys[0]
+
+
+def _stored(store: Store, author: bytes | None) -> Iterator[tuple[int, Record]]:
+    """(height, record) of every record in ledger order, or of one author's feed."""
+    if author is None:
+        for block in store.blocks():
+            for record in block.records:
+                yield block.height, record
+        return
+    seq = 1
+    while (found := store.record_at(author, seq)) is not None:
+        yield found.height, found.record
+        seq += 1
+
+
+@click.command("records")
+@home_option
+@click.option("--author", default=None, metavar="NAME_OR_KEY", help="Only this member's feed.")
+@json_option
+def records_cmd(home: Path | None, author: str | None, as_json: bool) -> None:
+    """List the ledger's records with their full ids: height, seq, author, kind, id."""
+    with open_store(home) as store:
+        names = _member_names(store)
+        key = _author(author, names) if author is not None else None
+        rows = _stored(store, key)
+        if as_json:
+            items = (
+                {
+                    "height": height,
+                    "seq": record.seq,
+                    "author": record.author.hex(),
+                    "author_name": names.get(record.author),
+                    "kind": record.kind,
+                    "timestamp": record.timestamp,
+                    "id": record.id.hex(),
+                }
+                for height, record in rows
+            )
+            _print_json_list(items)
+            return
+        click.echo(f"{'height':>6} {'seq':>5}  {'author':<16}  {'kind':<14} id")
+        for height, record in rows:
+            who = names.get(record.author) or record.author.hex()[:16]
+            click.echo(
+                f"{height:>6} {record.seq:>5}  {who:<16.16}  {record.kind:<14} {record.id.hex()}"
+            )
+
+
+def _print_json_list(items: Iterable[dict[str, Any]]) -> None:
+    """A JSON list printed item by item, so a long listing is never held whole."""
+    first = True
+    for item in items:
+        click.echo(("[\n  " if first else ",\n  ") + json.dumps(item), nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
+
+
 # proofs
 
 
 @click.command("proof")
 @click.argument("record_id")
 @home_option
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
-def proof(record_id: str, home: Path | None, out: Path) -> None:
-    """Write an inclusion proof of a record that anyone with the genesis can check."""
-    rid = _hex32(record_id, "RECORD_ID")
+@out_option
+@force_option
+@json_option
+def proof(record_id: str, home: Path | None, out: Path, force: bool, as_json: bool) -> None:
+    """Write an inclusion proof of a record that anyone with the genesis can check.
+
+    RECORD_ID is a record's id or its first digits (at least 4), if no other id begins so."""
     with open_store(home) as store:
+        rid = find_record_id(store, record_id)
         made = store.prove_record(rid)
-        out.write_bytes(made.encode())
+        with output(out, force=force, home=home) as f:
+            f.write(made.encode())
+    height, changes = made.block.header.height, len(made.changes)
+    if as_json:
+        print_json(
+            {"record_id": rid.hex(), "block": height, "validator_changes": changes, "out": str(out)}
+        )
+        return
     console.print(
-        f"Wrote proof of record {record_id} (block {made.block.header.height}, "
-        f"{len(made.changes)} validator changes) to {out}"
+        f"Wrote proof of record {rid.hex()} (block {height}, {changes} validator changes) to {out}"
     )
 
 
 @click.command("verify-proof")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=EXISTING_FILE)
 @click.option("--genesis", "genesis_file", type=EXISTING_FILE, required=True)
-def verify_proof(file: Path, genesis_file: Path) -> None:
+@json_option
+def verify_proof(file: Path, genesis_file: Path, as_json: bool) -> None:
     """Check a proof back to a genesis: exit 0 only if every link holds."""
-    doc = Genesis.from_json(genesis_file.read_bytes())
+    doc = read_genesis(genesis_file)
+    data = read_limited(file, MAX_PROOF_BYTES, "proof file")
     try:
-        made = RecordProof.decode(file.read_bytes())
+        made = RecordProof.decode(data)
         verify_record_proof(made, doc)
     except LedgerError as e:
+        if as_json:
+            print_json({"valid": False, "network_id": doc.network_id.hex(), "failure": str(e)})
         raise IntegrityFailure(f"proof does not verify: {e}") from e
+    if as_json:
+        print_json(
+            {
+                "valid": True,
+                "record_id": made.record.id.hex(),
+                "block": made.block.header.height,
+                "network_id": doc.network_id.hex(),
+            }
+        )
+        return
     console.print(
         f"[green]valid[/]: record {made.record.id.hex()} is in block "
         f"{made.block.header.height} of network {doc.network_id.hex()[:16]}"

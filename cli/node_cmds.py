@@ -19,6 +19,7 @@ import click
 
 from cli.home import key_path, read_passphrase, resolve_home
 from cli.keys import home_option, passphrase_option
+from cli.ledger_cmds import read_genesis
 from cli.output import console
 from ledger.crypto import Keypair, Role
 from ledger.files import read_key_file, write_private
@@ -71,7 +72,7 @@ def ensure_ledger(config: NodeConfig, keys: dict[Role, Keypair]) -> Genesis:
     """The genesis of this node's network, and a store for it. With no genesis in the home the
     node starts a network of its own: this member with 100 tokens, this validator alone."""
     if config.genesis.exists():
-        genesis = Genesis.from_json(config.genesis.read_bytes())
+        genesis = read_genesis(config.genesis)  # its size checked before it is read
     else:
         genesis = commons_genesis(
             name=f"{config.home.name or 'commons'}-solo"[:64],

@@ -9,22 +9,38 @@ for the same arguments.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import click
 
+from cli.output import progress
 from node.sim import ATTACKS, RunResult, Scenario, run
 
 LONG_HEIGHTS = 100
 
 
-def run_many(scenarios: Sequence[Scenario], workers: int = 1) -> list[RunResult]:
-    """Run scenarios, on `workers` processes when more than one; results in input order."""
+def run_many(
+    scenarios: Sequence[Scenario],
+    workers: int = 1,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run scenarios, on `workers` processes when more than one; results in input order.
+    `on_result` sees each result as it comes (in input order)."""
+    done = on_result or (lambda _: None)
     if workers <= 1 or len(scenarios) <= 1:
-        return [run(s) for s in scenarios]
+        results = []
+        for scenario in scenarios:
+            results.append(run(scenario))
+            done(results[-1])
+        return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, scenarios, chunksize=max(1, len(scenarios) // (4 * workers))))
+        chunk = max(1, len(scenarios) // (4 * workers))
+        results = []
+        for result in pool.map(run, scenarios, chunksize=chunk):
+            results.append(result)
+            done(result)
+        return results
 
 
 def totals(results: Iterable[RunResult]) -> dict[str, object]:
@@ -152,7 +168,9 @@ def simulate(
         )
         for seed in range(seed_start, seed_start + seeds)
     ]
-    results = run_many(scenarios, workers)
+    with progress("simulating") as bar:
+        task = bar.add_task("runs", total=len(scenarios))
+        results = run_many(scenarios, workers, lambda _: bar.advance(task))
     summary = totals(results)
     if as_json:
         doc = {"runs": [r.to_json() for r in results], "total": summary}

@@ -44,3 +44,16 @@ class LocalError(LedgerError):
 
 class KeyFileError(LocalError):
     """A key file cannot be read, decrypted or written."""
+
+
+class WrongPassphrase(KeyFileError):  # noqa: N818 - says what happened
+    """A sealed key file does not open with the passphrase given (or it was altered)."""
+
+
+class InputFileError(LocalError):
+    """A file given as input cannot be read at all: missing, not permitted, a folder."""
+
+
+class OutputFileError(LocalError):
+    """A file cannot be written where asked: it exists, is protected, is not a regular file, or
+    the disk refused."""

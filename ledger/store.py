@@ -565,6 +565,37 @@ class Store:
             )
         return found
 
+    def record_ids_with_prefix(self, prefix: str, *, most: int = 2) -> list[bytes]:
+        """Ids of stored records whose hex begins with `prefix` (1 to 64 lowercase hex digits),
+        at most `most` of them, in no particular order: one id if the prefix is unique. The
+        records before the index mark are found through `record_ids` (the prefix's range of
+        8-byte id prefixes), the others in memory, so that each record is looked at once."""
+        if not (0 < len(prefix) <= 64 and all(c in "0123456789abcdef" for c in prefix)):
+            raise ValueError(f"a record id prefix is 1 to 64 lowercase hex digits, got {prefix!r}")
+        found = [i for i in self._unindexed.by_id if i.hex().startswith(prefix)][:most]
+        digits = prefix[:16]
+        low = int(digits, 16) << 4 * (16 - len(digits))
+        high = low + (1 << 4 * (16 - len(digits))) - 1
+        # an aligned range of 2^60 or fewer values never spans 2^63, so stays one signed range
+        rows = self._db.execute(
+            "SELECT r.id FROM record_ids i JOIN records r ON r.leaf = i.leaf "
+            "WHERE i.id_prefix BETWEEN ? AND ? AND i.leaf < ? AND substr(hex(r.id), 1, ?) = ? "
+            "LIMIT ?",
+            (
+                _prefix(low.to_bytes(8, "big")),
+                _prefix(high.to_bytes(8, "big")),
+                self._unindexed.start,
+                len(prefix),
+                prefix.upper(),
+                most - len(found),
+            ),
+        ).fetchall()
+        for (record_id,) in rows:
+            if type(record_id) is not bytes:
+                raise StoreError(f"store {self.path} is damaged: a record id is not bytes")
+            found.append(record_id)
+        return found
+
     def _row_at(self, leaf: int) -> tuple[bytes, int, int, bytes] | None:
         """The (raw, leaf, height, id) of the record row at `leaf`, a record not indexed yet."""
         return self._db.execute(  # type: ignore[no-any-return]

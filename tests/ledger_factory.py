@@ -23,7 +23,7 @@ from ledger.block import Block, Commit, Precommit
 from ledger.chain import Chain, certify
 from ledger.crypto import Keypair, sha256
 from ledger.feed import FeedWriter
-from ledger.files import open_bundle, write_bundle
+from ledger.files import open_bundle, output_file, write_bundle
 from ledger.genesis import Genesis, Param
 from ledger.records import (
     Contribution,
@@ -383,7 +383,8 @@ def replace_header(block: Block, **changes: Any) -> Block:
 def write_tampered(
     path: Path, genesis: Genesis, blocks: Sequence[Block], commit: Commit | None
 ) -> Path:
-    write_bundle(path, genesis, blocks, commit)
+    with output_file(path, force=True) as f:
+        write_bundle(f, genesis, blocks, commit)
     return path
 
 

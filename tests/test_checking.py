@@ -62,7 +62,7 @@ from ledger.chain import Chain
 from ledger.checking import InlineChecker, RecordChecker, checked, first_bad_record
 from ledger.crypto import PUBLIC_KEY_BYTES, Keypair, Tag, sha256
 from ledger.errors import DecodeError, SchemaError, SignatureError
-from ledger.files import open_bundle, write_bundle
+from ledger.files import open_bundle
 from ledger.genesis import Genesis
 from ledger.kinds_governance import (
     MAX_ACTIONS,
@@ -1186,7 +1186,7 @@ def test_import_through_worker_processes(
     monkeypatch.setattr(parallel, "PARALLEL_FROM_RECORDS", 0)
     monkeypatch.setattr(checking, "BATCH_RECORDS", 4)
     bundle = tmp_path / "good.bundle"
-    write_bundle(bundle, history.genesis, history.blocks, history.commits[-1])
+    write_tampered(bundle, history.genesis, history.blocks, history.commits[-1])
     with record_checker(bundle_records(bundle)) as checker:
         assert isinstance(checker, PoolChecker), "the import below runs on worker processes"
     home = tmp_path / "home"
@@ -1238,5 +1238,5 @@ def test_bundle_records_is_an_upper_bound_for_a_bundle_of_small_records(
     )
     block = replace_records(history.blocks[0], records)
     bundle = tmp_path / "small.bundle"
-    write_bundle(bundle, history.genesis, [block], history.commits[0])
+    write_tampered(bundle, history.genesis, [block], history.commits[0])
     assert bundle_records(bundle) >= len(records)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from console import commons
+from clikit import cli, run
 from ledger_factory import (
     CHANGE_HEIGHT,
     STANDARD_BLOCKS,
@@ -41,32 +39,7 @@ from ledger.proof import CertifiedHeader, RecordProof, verify_record_proof
 from ledger.store import Store
 from node.rules import commons_genesis
 
-ROOT = Path(__file__).resolve().parent.parent
 GENESIS_T = 1_767_225_600_000
-
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*commons(), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`main(args)` in-process: (exit code, stdout, stderr). An exception escaping main fails the
-    test with its traceback, which is what a user would have seen."""
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +94,7 @@ def test_genesis_create_network_id_is_stable(
     compact = json.dumps(json.loads(first.read_bytes()), separators=(",", ":"), sort_keys=True)
     assert Genesis.from_json(compact.encode()).network_id == doc.network_id
     # ... while any change of content is another network
-    assert cli(capsys, *_create(second, "--param", "max_skew_ms=1000"))[0] == 0
+    assert cli(capsys, *_create(second, "--param", "max_skew_ms=1000", "--force"))[0] == 0
     assert Genesis.from_json(second.read_bytes()).network_id != doc.network_id
 
 
@@ -374,7 +347,7 @@ def test_import_and_export_usage_errors(tmp_path: Path, capsys: pytest.CaptureFi
         capsys, "export", "--home", str(tmp_path / "h"), "--out", str(tmp_path / "o")
     )
     assert code == 2
-    assert "no ledger in" in err
+    assert f"{tmp_path / 'h'} has no ledger: the folder does not exist" in err
 
 
 def test_export_and_import_as_subprocesses(ledger: Ledger, tmp_path: Path) -> None:
@@ -524,7 +497,7 @@ def test_proof_usage_and_lookup_errors(
     out = str(tmp_path / "p.proof")
     code, _, err = cli(capsys, "proof", "abc", "--home", str(ledger.home), "--out", out)
     assert code == 2
-    assert "is not 64 hex digits" in err
+    assert "'abc' is not a record id or the beginning of one (4 to 64 hex digits)" in err
     code, _, err = cli(capsys, "proof", "00" * 32, "--home", str(ledger.home), "--out", out)
     assert code == 1
     assert f"no record {'00' * 32} in this ledger" in err
@@ -650,7 +623,7 @@ def test_demo_leaves_a_ledger_that_audits_clean(
     before = (where / "ledger.sqlite").read_bytes()
     code, _, err = cli(capsys, "demo", "--dir", str(where))
     assert code == 2
-    assert "already holds a demo ledger" in err
+    assert "already holds demo files (genesis.json, ledger.bundle, ledger.sqlite" in err
     assert (where / "ledger.sqlite").read_bytes() == before
 
 
