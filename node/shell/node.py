@@ -10,14 +10,12 @@ SQLite commits never stall the event loop; they run one at a time, in the order 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -48,15 +46,7 @@ MAX_LINKS = 32
 DIAL_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 FETCH_TIMEOUT_S = 30.0
 FETCH_BLOCKS = 64
-DEFAULT_TIMEOUTS = Timeouts(
-    propose_ms=1000,
-    propose_delta_ms=500,
-    prevote_ms=500,
-    prevote_delta_ms=250,
-    precommit_ms=500,
-    precommit_delta_ms=250,
-    commit_ms=0,
-)
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 def now_ms() -> int:
@@ -98,10 +88,9 @@ class Node:
         self.core = await self.call(self._open_core)
         core = self.core
         log.info(
-            "started: network %s, height %d, peers %s on %s, local API on %s",
+            "started: network %s, height %d, peers on %s, local API on %s",
             core.network_id.hex()[:16],
             core.store.tip.height,
-            self.config.listen,
             self.config.listen,
             self.config.api,
         )
@@ -378,14 +367,3 @@ class Node:
             raise web.HTTPBadRequest(text=f"a range of 1 to {FETCH_BLOCKS} heights from 1")
         body = await self.call(api.certified_blocks, self.core, first, last)
         return web.Response(body=body, content_type="application/octet-stream")
-
-
-def load_token(path: Path) -> str:
-    return path.read_text(encoding="ascii").strip()
-
-
-async def run_until_stopped(node: Node, stop: asyncio.Event) -> None:
-    async with node:
-        await stop.wait()
-    with contextlib.suppress(Exception):
-        pass
