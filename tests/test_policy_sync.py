@@ -88,15 +88,17 @@ def test_a_request_without_progress_times_out_and_goes_to_another_peer() -> None
     assert sync.poll(tip=4, now=2 * TIMEOUT - 1) == [fetch(B, 5, 14)]
 
 
-def test_a_failed_peer_rests_and_its_claim_is_forgotten_until_it_advertises_again() -> None:
+def test_a_failed_peer_rests_and_its_claims_are_not_believed_meanwhile() -> None:
     sync = policy(A)
     sync.peer_at(A, 30)
     sync.poll(tip=0, now=0)
     assert sync.fetch_failed(A, tip=0, now=10) == []
-    assert sync.progress() == Progress(ours=0, best=0, syncing=False)
-    sync.peer_at(A, 30)
+    sync.peer_at(A, 30)  # a peer that cannot serve what it claims keeps claiming it
+    assert sync.progress() == Progress(ours=0, best=0, syncing=False)  # not behind: may join
     assert sync.poll(tip=0, now=10 + TIMEOUT - 1) == []  # resting
-    assert sync.poll(tip=0, now=10 + TIMEOUT) == [fetch(A, 1, 10)]
+    assert sync.poll(tip=0, now=10 + TIMEOUT) == []  # rested; what it claimed meanwhile is gone
+    sync.peer_at(A, 30)
+    assert sync.poll(tip=0, now=10 + TIMEOUT + 1) == [fetch(A, 1, 10)]
 
 
 def test_an_answer_that_moved_nothing_counts_as_a_failure() -> None:

@@ -16,8 +16,9 @@ Fetching (`CatchUp.poll`, `fetched`, `fetch_failed`; each takes this node's deci
   block can be verified only on top of the one before it.
 - **Timeout, then another peer.** A request with no progress of the tip for `timeout_ms` fails;
   so does an answer that moved the tip nowhere. A peer that failed is not asked again for
-  `timeout_ms` and its claim is forgotten until it advertises again, so the next request goes to
-  another peer, and a peer that claims heights it cannot serve does not keep this node "behind".
+  `timeout_ms`, and its claims are forgotten and not believed meanwhile, so the next request goes
+  to another peer, and a peer that claims heights it cannot serve does not keep this node
+  "behind".
 - **Invalid blocks**: a peer that served a block that does not verify is reported (`Report`, for
   the shell to penalise or disconnect it) and never asked again.
 - `progress()` gives (ours, best known, syncing) for logs and readiness; `caught_up(tip)` says a
@@ -127,8 +128,10 @@ class CatchUp(Generic[P]):
 
     def peer_at(self, peer: P, height: int) -> None:
         """`peer` sent a message of `height`: it has decided `height` - 1 (a peer not joined
-        yet joins)."""
-        if peer not in self._banned and height - 1 > self._decided.get(peer, 0):
+        yet joins). Not believed from a peer that is resting after a failed request."""
+        if peer in self._banned or peer in self._resting:
+            return
+        if height - 1 > self._decided.get(peer, 0):
             self._decided[peer] = height - 1
 
     # fetching
@@ -136,6 +139,8 @@ class CatchUp(Generic[P]):
     def poll(self, *, tip: int, now: int) -> list[SyncAction[P]]:
         """Check the request in flight and start the next one if this node is behind."""
         self._see_tip(tip, now)
+        for peer in [p for p, until in self._resting.items() if until <= now]:
+            del self._resting[peer]  # believed again from its next message on
         request = self._request
         if request is not None:
             if tip >= request.last:
@@ -208,7 +213,7 @@ class CatchUp(Generic[P]):
         first = tip + 1
         choice: P | None = None
         for peer, decided in self._decided.items():
-            if decided < first or self._resting.get(peer, now) > now:
+            if decided < first or peer in self._resting:
                 continue
             if choice is None or decided > self._decided[choice]:
                 choice = peer
