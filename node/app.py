@@ -51,8 +51,6 @@ class StoreApp:
         self.key = key
         self.take = take
         self.verified = verified if verified is not None else Verified()
-        self.decided: list[tuple[Block, Commit]] = []
-        """Blocks committed since the last `drain_decided`, for the node to act on."""
 
     def next_height(self) -> int:
         return self.store.tip.height + 1
@@ -84,7 +82,6 @@ class StoreApp:
     def commit(self, block: Block, commit: Commit) -> None:
         self._check_signatures(block.records)
         self.store.append(block, commit, signatures_checked=True)
-        self.decided.append((block, commit))
 
     def _check_signatures(self, records: Sequence[Record]) -> None:
         network = self.store.genesis.network_id
@@ -94,19 +91,31 @@ class StoreApp:
                 self.verified.add(record.id)
 
 
-def proposer_schedule(store: Store) -> ProposerSchedule:
-    """base(h) of the store's next height h (PROTOCOL §14, "Proposer"), replayed from the genesis
-    over the validator changes its headers carry: what an engine needs to start fresh at a
-    height it did not follow, after a catch-up or a restart without a usable persisted state."""
-    vals = store.genesis.validators
-    schedule = ProposerSchedule.genesis(vals)
-    changes: dict[int, ValidatorSet] = {}
-    for height in range(1, store.tip.height + 1):
-        header = store.header(height)
-        if header is None:
-            raise StoreError(f"block {height} is missing from {store.path}")
-        if header.new_validators is not None:
-            changes[height + 2] = header.new_validators
-        vals = changes.pop(height + 1, vals)
-        schedule = schedule.next(vals)
-    return schedule
+class ScheduleReplay:
+    """base(h) of a store's next height h (PROTOCOL §14, "Proposer"), replayed from the genesis
+    over the validator changes its headers carry: what an engine needs to start fresh at a height
+    it did not follow, after a catch-up or a restart without a usable persisted state. It
+    remembers where it stopped, so each call replays only the blocks stored since the last."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._height = 0
+        self._vals = store.genesis.validators
+        self._schedule = ProposerSchedule.genesis(self._vals)
+        self._changes: dict[int, ValidatorSet] = {}
+        """Validator sets announced by a header, by the height from which they sign."""
+
+    def at_next_height(self) -> ProposerSchedule:
+        tip = self.store.tip.height
+        if tip < self._height:
+            raise StoreError(f"{self.store.path} went back from height {self._height} to {tip}")
+        for height in range(self._height + 1, tip + 1):
+            header = self.store.header(height)
+            if header is None:
+                raise StoreError(f"block {height} is missing from {self.store.path}")
+            if header.new_validators is not None:
+                self._changes[height + 2] = header.new_validators
+            self._vals = self._changes.pop(height + 1, self._vals)
+            self._schedule = self._schedule.next(self._vals)
+        self._height = tip
+        return self._schedule

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
-from ledger.crypto import Keypair, sha256
+from ledger.crypto import Keypair, Tag, sha256
 from ledger.errors import InvalidData, LedgerError
-from ledger.records import Record, decode_record
+from ledger.records import Record, decode_record, sign_record
 from ledger.store import Store
-from node.app import StoreApp, Verified, proposer_schedule
+from ledger.vote_evidence import DoubleVote, Vote
+from node.app import ScheduleReplay, StoreApp, Verified
 from node.consensus.effects import (
     Broadcast,
     Decide,
@@ -31,13 +32,14 @@ from node.consensus.effects import (
     Timeout,
 )
 from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
-from node.consensus.messages import Decision, Status, decode_message
+from node.consensus.messages import Decision, Proposal, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
 from node.parallel import record_checker
 from node.policy.gossip import Flood, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Mempool, Refused
 from node.policy.pacing import Pacer
+from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
 from node.policy.sync import Fetch as FetchRange
 from node.wire import Push, decode_push, encode_push
@@ -124,11 +126,14 @@ class NodeCore:
         now: int,
         mempool_records: int = 50_000,
         mempool_bytes: int = 64 * 1024 * 1024,
-        joining: bool = False,
+        reporter: Keypair | None = None,
     ) -> None:
-        """`joining`: this node has peers to catch up with before it may sign anything."""
+        """A node starts as an observer: it signs and takes records only once it has caught up
+        with its peers (`SigningGuard`), unless it is the network's only validator. `reporter`
+        (the node key) signs the evidence of double votes this node sees."""
         self.store = store
         self.validator = validator
+        self.reporter = reporter
         self.timeouts = timeouts
         self.network_id = store.genesis.network_id
         params = store.genesis.params
@@ -147,7 +152,20 @@ class NodeCore:
             stall_ms=STALL_MS, timeout_ms=FETCH_TIMEOUT_MS, resend_ms=RESEND_MS
         )
         self.pacer = Pacer(params["max_block_interval_ms"].value)
-        self.joined = not joining
+        self.guard = SigningGuard()
+        self.schedules = ScheduleReplay(store)
+        raw = store.node_value(CONSENSUS_STATE)
+        self._persisted = None if raw is None else PersistedState.decode(raw)
+        self._signed: dict[bytes, int] = {}
+        """Consensus messages this node signed, by raw bytes, with their height: any other
+        message signed by its key comes from another node running the same key."""
+        if self._persisted is not None:
+            self._signed.update((m.raw, m.height) for m in self._persisted.signed)
+        self._followed: set[int] = set()
+        """Heights this node got valid votes or proposals of while deciding them."""
+        self._signed_elsewhere: set[int] = set()
+        """Heights where a message signed by this node's key but not by it arrived."""
+        self.joined = self._sole_validator()
         self._started_elsewhere = 0
         self._gossiped = 0
         self._heard: set[Peer] = set()
@@ -161,16 +179,25 @@ class NodeCore:
     def start(self, now: int) -> list[Action]:
         return self._perform(self.engine.start(now), now)
 
+    def _sole_validator(self) -> bool:
+        vals = self.store.chain.state.validators("next")
+        key = self.validator
+        return key is not None and vals.power(key.public_key) == vals.total
+
+    def _covered(self) -> bool:
+        """This node's persisted consensus state reaches the store's next height: it resumes
+        from there, so it cannot sign anything it did not sign before."""
+        restored = self._persisted
+        return restored is not None and restored.height >= self.app.next_height() - 1
+
     def _new_engine(self, *, signing: bool) -> Engine:
         """An engine at the store's next height: a validator resumes from its persisted state
         (never signing twice); an observer (not signing, or not joined yet) starts fresh."""
-        raw = self.store.node_value(CONSENSUS_STATE)
-        restored = None if raw is None else PersistedState.decode(raw)
         height = self.app.next_height()
-        if signing and restored is not None and restored.height >= height - 1:
-            return self._engine(self.validator, restored=restored)
+        if signing and self._covered():
+            return self._engine(self.validator, restored=self._persisted)
         # a persisted state further back covers heights this node has passed and will not sign
-        schedule = proposer_schedule(self.store) if height > 1 else None
+        schedule = self.schedules.at_next_height() if height > 1 else None
         return self._engine(self.validator if signing else None, schedule=schedule)
 
     def _engine(
@@ -197,10 +224,31 @@ class NodeCore:
         log.info("joined consensus at height %d", self.app.next_height())
         observer, self.engine = self.engine, self._new_engine(signing=True)
         out = self._perform(self.engine.start(now), now)
-        for message in observer.known_messages():  # seen once already: gossip will not resend
-            if message.height == self.engine.height:
-                out += self._perform(self.engine.receive(message, now), now)
+        # seen once already, so gossip will not bring them again
+        for message in [*observer.known_messages(), *observer.future_messages()]:
+            out += self._perform(self.engine.receive(message, now), now)
         return out
+
+    def _step_down(self, message: Vote | Proposal, now: int) -> list[Action]:
+        """A message signed by this node's key that it did not sign: another node runs the
+        key. Signing on could make two different votes; watch again instead."""
+        self.guard.signed_elsewhere()
+        if message.height not in self._signed_elsewhere:
+            self._signed_elsewhere.add(message.height)
+            log.error(
+                "a %s of height %d round %d is signed by this node's validator key, but not by "
+                "this node: another node runs this key. Not signing until %d heights pass "
+                "without one.",
+                type(message).__name__.lower(),
+                message.height,
+                message.round,
+                self.guard.watch_heights,
+            )
+        if not self.joined:
+            return []
+        self.joined = False
+        self.engine = self._new_engine(signing=False)
+        return self._perform(self.engine.start(now), now)
 
     # events from peers
 
@@ -252,28 +300,70 @@ class NodeCore:
         return _framed(received.sends) + self._pace(now)
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+        """Votes and proposals are relayed, count for pacing and reach the engine only once
+        their signature verifies against the validators of their height; a bad one, or a
+        decision whose certificate does not verify, is the sender's fault (every node checks
+        before it relays)."""
         if sha256(data) in self.gossip.seen:
             return []  # a copy: decoding a proposal again would cost a parse of its block
         message = decode_message(data, self.mempool.get)
         engine = self.engine
+        height = message.height
         # a decision of h says its sender decided h; any other message of h, that it decided h - 1
-        self.sync.peer_at(peer, message.height + isinstance(message, Decision))
+        self.sync.peer_at(peer, height + isinstance(message, Decision))
         self._heard.add(peer)
-        if isinstance(message, Status):
-            return self._serve_catch_up(peer, message.height, now)
-        if message.height > engine.height + 1:
+        if isinstance(message, Status) or height < engine.height - 1:
+            return self._serve_catch_up(peer, height, now)
+        if height > engine.height + 1:
             # too far ahead to use: its sender re-sends it while stuck, and catch-up fetches
             return []
-        relay = not isinstance(message, Decision)
-        received = self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now, relay=relay)
-        out = _framed(received.sends)
-        if message.height < engine.height - 1:
-            return out + self._serve_catch_up(peer, message.height, now)
-        if message.height < engine.height:
-            return out
-        self._started_elsewhere = max(self._started_elsewhere, message.height)
+        if isinstance(message, Decision):
+            return self._on_decision(peer, message, now)
+        signer = self._check_signer(message)
+        if signer is None:
+            return []  # not by a validator of its height: nobody counts it
+        out: list[Action] = []
+        own = self.validator is not None and signer == self.validator.public_key
+        if own and message.raw not in self._signed:
+            out += self._step_down(message, now)
+            engine = self.engine
+        elif height == engine.height:
+            self._followed.add(height)
+        received = self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now)
+        out += _framed(received.sends)
+        if height < engine.height:
+            return out  # relayed for peers still deciding it
+        self._started_elsewhere = max(self._started_elsewhere, height)
         out += self._pace(now)
         return out + self._perform(engine.receive(message, now), now)
+
+    def _check_signer(self, message: Vote | Proposal) -> bytes | None:
+        """The validator that signed `message`, once its signature verifies (InvalidData if it
+        does not); None if the key has no power at the message's height."""
+        engine = self.engine
+        if message.height == engine.height:
+            vals = engine.vals
+        elif message.height > engine.height:
+            vals = self.app.validators_after()
+        else:
+            vals = self.store.chain.state.validators("current")
+        if isinstance(message, Proposal):
+            key, tag = message.proposer, Tag.PROPOSAL
+        else:
+            key, tag = message.validator, message.tag
+        if vals.power(key) == 0:
+            return None
+        engine.signatures.verify(key, tag, message.signed_body(), message.signature)
+        return key
+
+    def _on_decision(self, peer: Peer, decision: Decision, now: int) -> list[Action]:
+        engine = self.engine
+        rejected = engine.rejected
+        out = self._perform(engine.receive(decision, now), now)
+        if engine.rejected > rejected:
+            reason = f"decision of height {decision.height} does not verify"
+            out.append(Disconnect(peer=peer, reason=reason))
+        return out
 
     def _serve_catch_up(self, peer: Peer, height: int, now: int) -> list[Action]:
         """A peer is behind at `height`: send it the decided blocks it lacks (a few at a time;
@@ -342,9 +432,12 @@ class NodeCore:
         return out + self._sync(self.sync.fetched(peer, tip=self.store.tip.height, now=now))
 
     def fetch_failed(self, peer: Peer, now: int) -> list[Action]:
-        """A fetch from `peer` got no usable answer (transport, timeout, bytes that do not
-        decode)."""
+        """A fetch from `peer` got no answer (transport, timeout)."""
         return self._sync(self._fetch_failed(peer, now, None))
+
+    def fetch_invalid(self, peer: Peer, reason: str, now: int) -> list[Action]:
+        """A fetch from `peer` got an answer that does not decode."""
+        return self._sync(self._fetch_failed(peer, now, f"blocks answer: {reason}"))
 
     def _fetch_failed(self, peer: Peer, now: int, invalid: str | None) -> list[SyncAction[Peer]]:
         return self.sync.fetch_failed(peer, tip=self.store.tip.height, now=now, invalid=invalid)
@@ -381,10 +474,21 @@ class NodeCore:
             )
             out += _framed(sends)
         out += self._sync(self.sync.poll(tip=self.store.tip.height, now=now))
-        caught_up = self.sync.progress().best <= self.store.tip.height
-        if not self.joined and self._heard and caught_up:
+        if not self.joined and self._may_sign():
             out += self.join(now)
         return out
+
+    def _may_sign(self) -> bool:
+        tip = self.store.tip.height
+        best = self.sync.progress().best
+        if self.validator is None or self.engine.vals.power(self.validator.public_key) == 0:
+            # not a validator here: nothing to guard, only a stale head to avoid
+            return bool(self._heard) and best <= tip
+        return self.guard.may_sign(
+            caught_up=bool(self._heard) and best <= tip,
+            covered=self._covered(),
+            network_started=max(tip, best) > 0,
+        )
 
     def _pace(self, now: int) -> list[Action]:
         timeout = self.pacer.release(
@@ -409,12 +513,46 @@ class NodeCore:
             return Submitted(record_id=record.id, status="known"), []
         record.verify(self.network_id)
         self.verified.add(record.id)
+        return Submitted(record_id=record.id, status="accepted"), self._originate(record, now)
+
+    def _originate(self, record: Record, now: int) -> list[Action]:
+        """A record made or taken by this node: into the mempool (`Refused` if it does not
+        fit), into the outbox until final, and out to every peer."""
         self.mempool.add(record, now=now, local=True)
         # safe from a crash of this process at once, from a power cut with the next block
-        self.store.set_node_values({OUTBOX + record.id.hex(): data}, fsync=False)
+        self.store.set_node_values({OUTBOX + record.id.hex(): record.raw}, fsync=False)
         self._outbox_ids.add(record.id)
-        out = _framed(self.gossip.originated(data, kind=Kind.RECORD, now=now))
-        return Submitted(record_id=record.id, status="accepted"), out + self._pace(now)
+        out = _framed(self.gossip.originated(record.raw, kind=Kind.RECORD, now=now))
+        return out + self._pace(now)
+
+    def _report(self, evidence: DoubleVote, now: int) -> list[Action]:
+        """A validator signed two votes naming different blocks at one (height, round, type):
+        the proof goes on the chain as a `double-vote` record by this node's key."""
+        vote = evidence.votes[0]
+        log.warning(
+            "validator %s signed two votes at height %d round %d: reporting it",
+            vote.validator.hex()[:16],
+            vote.height,
+            vote.round,
+        )
+        if self.reporter is None:
+            return []
+        author = self.reporter.public_key
+        head = self.store.chain.state.feed_head(author)
+        pending = self.mempool.pending_of(author)
+        seq, prev, at = head.seq, head.id, head.timestamp
+        if pending:
+            seq, prev, at = pending[-1].seq, pending[-1].id, pending[-1].timestamp
+        record = sign_record(
+            self.reporter, self.network_id, seq=seq + 1, prev=prev, timestamp=max(now, at),
+            body=evidence,
+        )  # fmt: skip
+        self.verified.add(record.id)
+        try:
+            return self._originate(record, now)
+        except Refused as e:  # proved already, by this node's peers or on the chain
+            log.info("double-vote evidence not sent: %s", e)
+            return []
 
     # effects
 
@@ -424,21 +562,17 @@ class NodeCore:
             if isinstance(effect, Persist):
                 if self.engine.key is not None:  # an observer's state must not replace it
                     self.store.set_node_values({CONSENSUS_STATE: effect.state.encode()})
+                    self._persisted = effect.state
             elif isinstance(effect, Broadcast):
-                raw = effect.message.raw
-                out += _framed(self.gossip.originated(raw, kind=Kind.CONSENSUS, now=now))
+                message = effect.message
+                self._signed[message.raw] = message.height
+                out += _framed(self.gossip.originated(message.raw, kind=Kind.CONSENSUS, now=now))
             elif isinstance(effect, ScheduleTimeout):
                 out += self._schedule(effect, now)
             elif isinstance(effect, Decide):
                 out.append(self._decided(effect.block))
             elif isinstance(effect, Evidence):
-                vote = effect.double_vote.votes[0]
-                log.warning(
-                    "validator %s signed two votes at height %d round %d",
-                    vote.validator.hex()[:16],
-                    vote.height,
-                    vote.round,
-                )
+                out += self._report(effect.double_vote, now)
         return out
 
     def _schedule(self, effect: ScheduleTimeout, now: int) -> list[Action]:
@@ -449,6 +583,15 @@ class NodeCore:
         return self._pace(now)
 
     def _decided(self, block: Block) -> Finalized:
+        caught_up = self.sync.progress().best <= block.height
+        h = block.height
+        # a height counts only if this node followed it, and this key signed nothing there
+        followed = h in self._followed and h not in self._signed_elsewhere
+        self.guard.decided(caught_up=caught_up and bool(self._heard) and followed)
+        self._followed = {x for x in self._followed if x > h}
+        self._signed_elsewhere = {x for x in self._signed_elsewhere if x >= h}
+        for raw in [raw for raw, height in self._signed.items() if height < h]:
+            del self._signed[raw]  # its own messages of h may still come back relayed
         dropped = self.mempool.on_finalized(block)
         for record in dropped:
             if record.id in self._outbox_ids:

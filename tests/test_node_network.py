@@ -13,16 +13,19 @@ import time
 from pathlib import Path
 
 import pytest
-from netkit import Devnet, RunningNode, free_ports, make_devnet, running, wait_for
+from netkit import Devnet, RunningNode, free_ports, joiner, make_devnet, running, wait_for
 
 from cli.devnet import DevnetNode
+from cli.home import key_path
 from cli.main import main
 from ledger.crypto import Role
 from ledger.files import read_key_file
 from ledger.records import Contribution, Record, sign_record
 from ledger.store import Store
+from ledger.vote_evidence import DoubleVote, Vote
 from node.client import ApiError, Client
-from node.core import EXTEND_FROM
+from node.consensus.effects import PersistedState
+from node.core import CONSENSUS_STATE, EXTEND_FROM
 from node.rules import commons_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,17 +142,7 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
         top = net.nodes[0].height()
         late_home = tmp_path / "late"
         assert main(["init", "--home", str(late_home), "--plaintext-keys"]) == 0
-        late = RunningNode(
-            DevnetNode(home=late_home, listen=0, api=0),
-            extra=(
-                "--genesis", str(net.where / "genesis.json"),
-                "--peer", net.nodes[0].spec.url,
-                "--listen", "127.0.0.1:0",
-            ),
-        )  # fmt: skip
-        (api_port,) = free_ports(1)
-        late.spec = DevnetNode(home=late_home, listen=0, api=api_port)
-        late.extra = (*late.extra, "--api", f"127.0.0.1:{api_port}")
+        late = joiner(net, late_home)
         late.start()
         try:
             wait_for(lambda: late.height() >= top, 60, "the late node to catch up")
@@ -159,6 +152,39 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
         finally:
             late.stop()
     audit(late_home)
+
+
+def test_a_validator_key_restored_elsewhere_signs_only_once_the_original_is_gone(
+    devnet4: Devnet, tmp_path: Path
+) -> None:
+    """A home made anew around node-4's validator key joins while node-4 still runs: it sees
+    node-4's votes signed with its own key and never joins; once node-4 is gone it watches two
+    heights, then signs, and the network never saw two votes from that key."""
+    with running(devnet4) as net:
+        net.wait_ready()
+        original = net.nodes[3]
+        clone_home = tmp_path / "clone"
+        assert main(["init", "--home", str(clone_home), "--plaintext-keys"]) == 0
+        key_path(clone_home, Role.VALIDATOR).write_bytes(
+            key_path(original.home, Role.VALIDATOR).read_bytes()
+        )
+        clone = joiner(net, clone_home)
+        clone.start()
+        try:
+            wait_for(lambda: "another node runs this key" in clone.log(), 60, "the clone alarmed")
+            top = net.nodes[0].height()
+            wait_for(lambda: net.nodes[0].height() >= top + 3, 60, "three more blocks")
+            assert "joined consensus" not in clone.log()
+            assert not clone.ready()  # nor does it take records
+            original.kill()
+            wait_for(lambda: "joined consensus" in clone.log(), 60, "the clone to join")
+            wait_for(clone.ready, 30, "the clone ready")
+            contribute(clone, "signed through the restored key's node")
+        finally:
+            clone.stop()
+        for n in net.nodes[:3]:
+            assert "signed two votes" not in n.log()
+        same_chain(net, net.nodes[:3])
 
 
 def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: Devnet) -> None:
@@ -234,17 +260,19 @@ def test_one_node_with_no_genesis_runs_its_own_network_and_resumes_after_restart
     assert read_key_file(home / "keys" / "member.key", None).role is Role.MEMBER
 
 
-def persisted_position(home: Path) -> tuple[int, int, int] | None:
-    """(height, round, step) of the validator's persisted consensus state."""
-    from node.consensus.effects import PersistedState
-    from node.core import CONSENSUS_STATE
-
+def persisted_state(home: Path) -> PersistedState | None:
+    """The validator's persisted consensus state."""
     with Store.open(home / "ledger.sqlite", rules=commons_rules, snapshot=True) as store:
         raw = store.node_value(CONSENSUS_STATE)
-    if raw is None:
-        return None
-    state = PersistedState.decode(raw)
-    return state.height, state.round, int(state.step)
+    return None if raw is None else PersistedState.decode(raw)
+
+
+def double_votes_on_chain(home: Path) -> list[DoubleVote]:
+    with Store.open(home / "ledger.sqlite", rules=commons_rules, snapshot=True) as store:
+        blocks = [store.block(h) for h in range(1, store.tip.height + 1)]
+    return [
+        r.body for b in blocks if b is not None for r in b.records if isinstance(r.body, DoubleVote)
+    ]
 
 
 @pytest.mark.crash
@@ -258,15 +286,23 @@ def test_a_validator_sigkilled_50_times_never_double_signs_and_the_others_keep_g
         net.wait_ready()
         victim, others = net.nodes[0], net.nodes[1:]
         positions: list[tuple[int, int, int]] = []
+        signed: dict[tuple[int, int, str], bytes] = {}
+        """(height, round, type) -> the vote the victim signed there, across all its lives."""
         for kill in range(50):
             submit(others[kill % 3], f"record during kill {kill}")
             time.sleep(rng.uniform(0.0, 0.6))  # a random moment, not a wait for a condition
             victim.kill()
-            position = persisted_position(victim.home)
-            if position is not None:
-                # the persisted (height, round, step) never goes back: no vote signed twice
+            state = persisted_state(victim.home)
+            if state is not None:
+                # the persisted (height, round, step) never goes back ...
+                position = (state.height, state.round, int(state.step))
                 assert not positions or position >= positions[-1], (positions[-1], position)
                 positions.append(position)
+                # ... and no (height, round, type) ever got two different votes
+                for m in state.signed:
+                    if isinstance(m, Vote):
+                        seen = signed.setdefault((m.height, m.round, m.type), m.block_id)
+                        assert seen == m.block_id, (m.height, m.round, m.type)
             before = max(n.height() for n in others)
             victim.start()
             wait_for(
@@ -279,8 +315,10 @@ def test_a_validator_sigkilled_50_times_never_double_signs_and_the_others_keep_g
         for n in others:
             assert "signed two votes" not in n.log(), n.log()[-2000:]
         net.stop()
+    assert len(positions) >= 40  # the victim had signed before nearly every kill
     for n in devnet4.nodes:
         audit(n.home)
+        assert double_votes_on_chain(n.home) == []
 
 
 def test_a_partition_of_half_the_validators_halts_finality_then_resumes_without_a_fork(

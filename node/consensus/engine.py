@@ -285,6 +285,10 @@ class Engine:
                     out.extend(sets[round_].all_votes())
         return out
 
+    def future_messages(self) -> list[Message]:
+        """Messages of the next height held until this engine gets there."""
+        return list(self._future)
+
     def persisted_state(self) -> PersistedState:
         return PersistedState(
             height=self.height,

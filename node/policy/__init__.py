@@ -6,6 +6,7 @@ shell drive the same ones, so what the simulator proves is what the node runs.
 - `gossip`: what is forwarded to which peer, and re-sent when the node is stuck.
 - `sync`: when the node is behind, which blocks to fetch from whom; what to send a peer behind.
 - `pacing`: when a validator starts the first round of a new height.
+- `signing`: when a validator's node may sign (never while another node may run its key).
 """
 
 from node.policy.gossip import Flood, Forwarding, Kind, Received, SeenCache, Send

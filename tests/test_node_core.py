@@ -1,0 +1,168 @@
+"""The node's logic without sockets: a real store, real keys and signatures, frames in, actions
+out. What a peer may and may not make this node do before the shell is involved."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ledger.crypto import Keypair
+from ledger.store import Store
+from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
+from node.consensus.engine import Timeouts
+from node.consensus.messages import Status
+from node.core import Disconnect, NodeCore, Send
+from node.policy.signing import SigningGuard
+from node.rules import commons_genesis, commons_rules
+from node.wire import Push, decode_push, encode_push
+
+ME, OTHER, THIRD = (Keypair.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
+A, B = b"A" * 32, b"B" * 32  # peers, named by their node keys
+NODE_KEY = Keypair.from_seed(b"n" * 32)
+
+
+def make_core(tmp_path: Path, *validators: Keypair) -> NodeCore:
+    genesis = commons_genesis(
+        name="core test",
+        time=1_700_000_000_000,
+        members={k.public_key: (f"m{i}", 100) for i, k in enumerate(validators)},
+        validators={k.public_key: 1 for k in validators},
+    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    store = Store.create(tmp_path / "ledger.sqlite", genesis, rules=commons_rules)
+    return NodeCore(store, ME, timeouts=Timeouts(), now=0, reporter=NODE_KEY)
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[NodeCore]:
+    made = make_core(tmp_path, ME, OTHER, THIRD)
+    yield made
+    made.store.close()
+
+
+def prevote(key: Keypair, core: NodeCore, block_id: bytes | None = None) -> Vote:
+    return Vote.sign(
+        key,
+        core.network_id,
+        type_=PREVOTE,
+        height=1,
+        round_=0,
+        block_id=block_id or os.urandom(32),
+    )
+
+
+def frame(vote: Vote) -> bytes:
+    return encode_push(Push.CONSENSUS, vote.raw)
+
+
+def joined(core: NodeCore, *peers: bytes) -> NodeCore:
+    """`core` with `peers` connected, each heard at height 1: on a network that has decided
+    nothing yet, that is caught up, and the node signs."""
+    for peer in peers:
+        core.peer_joined(peer, 0)
+        core.on_frame(peer, encode_push(Push.CONSENSUS, Status(height=1, round=0).raw), 0)
+    core.tick(1)
+    return core
+
+
+def relayed_to(actions: list[object], peer: bytes, raw: bytes) -> bool:
+    return any(
+        isinstance(a, Send) and a.peer == peer and decode_push(a.frame)[1] == raw for a in actions
+    )
+
+
+def test_a_node_signs_at_once_only_as_the_networks_only_validator(tmp_path: Path) -> None:
+    alone = make_core(tmp_path / "alone", ME)
+    assert alone.joined
+    assert alone.engine.key is ME
+    alone.store.close()
+    many = make_core(tmp_path / "many", ME, OTHER)
+    assert not many.joined
+    assert many.engine.key is None
+    many.tick(10_000)
+    assert not many.joined  # nobody heard: it may be a restored node far behind
+    assert joined(many, A).joined
+    many.store.close()
+
+
+def test_a_vote_with_a_bad_signature_disconnects_its_sender_and_goes_nowhere(
+    core: NodeCore,
+) -> None:
+    joined(core, A, B)
+    vote = prevote(OTHER, core)
+    forged = replace(vote, signature=bytes([vote.signature[0] ^ 1]) + vote.signature[1:])
+    actions = core.on_frame(A, frame(forged), 5)
+    assert [a for a in actions if isinstance(a, Disconnect)] == [
+        Disconnect(
+            peer=A, reason=f"bad commons/prevote/v1 signature by {OTHER.public_key.hex()[:16]}"
+        )
+    ]
+    assert not relayed_to(actions, B, forged.raw)
+
+
+def test_a_valid_vote_is_relayed_once_and_one_by_a_stranger_not_at_all(core: NodeCore) -> None:
+    joined(core, A, B)
+    vote = prevote(OTHER, core)
+    assert relayed_to(core.on_frame(A, frame(vote), 5), B, vote.raw)
+    assert core.on_frame(A, frame(vote), 6) == []  # replayed: not forwarded again
+    stranger = prevote(Keypair.from_seed(b"s" * 32), core)
+    assert core.on_frame(A, frame(stranger), 7) == []  # no power at height 1: nobody counts it
+
+
+def test_a_message_signed_with_this_nodes_key_elsewhere_stops_it_signing(
+    core: NodeCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    joined(core, A)
+    assert core.joined
+    assert core.engine.key is ME
+    own = {m.raw for m in core.engine.own_messages()}
+    for raw in own:  # its own messages coming back are no alarm
+        core.on_frame(A, encode_push(Push.CONSENSUS, raw), 5)
+    assert core.joined
+    with caplog.at_level(logging.ERROR, logger="commons.node"):
+        core.on_frame(A, frame(prevote(ME, core)), 6)
+    assert not core.joined
+    assert core.engine.key is None
+    assert "another node runs this key" in caplog.text
+    core.tick(2_000)
+    assert not core.joined  # not even on a network that has decided nothing: it must watch
+
+
+def test_two_votes_by_one_validator_for_different_blocks_go_on_the_chain_as_evidence(
+    core: NodeCore,
+) -> None:
+    joined(core, A, B)
+    first, second = prevote(OTHER, core), prevote(OTHER, core)
+    core.on_frame(A, frame(first), 5)
+    actions = core.on_frame(A, frame(second), 6)
+    (evidence,) = core.mempool.pending_of(NODE_KEY.public_key)
+    assert isinstance(evidence.body, DoubleVote)
+    assert {evidence.body.first, evidence.body.second} == {first.raw, second.raw}
+    assert relayed_to(actions, A, evidence.raw)  # to every peer: it is this node's own record
+    assert relayed_to(actions, B, evidence.raw)
+    third = prevote(OTHER, core)
+    core.on_frame(A, frame(third), 7)  # the same offence again: proved once is enough
+    assert core.mempool.pending_of(NODE_KEY.public_key) == (evidence,)
+
+
+def test_the_signing_guard() -> None:
+    guard = SigningGuard(watch_heights=2)
+    assert not guard.may_sign(caught_up=False, covered=True, network_started=False)
+    assert guard.may_sign(caught_up=True, covered=True, network_started=True)  # a restart
+    assert guard.may_sign(caught_up=True, covered=False, network_started=False)  # a launch
+    assert not guard.may_sign(caught_up=True, covered=False, network_started=True)  # a restore
+    guard.decided(caught_up=False)  # fetched while behind: proves nothing
+    guard.decided(caught_up=True)
+    assert not guard.may_sign(caught_up=True, covered=False, network_started=True)
+    guard.decided(caught_up=True)
+    assert guard.may_sign(caught_up=True, covered=False, network_started=True)
+    guard.signed_elsewhere()
+    assert not guard.may_sign(caught_up=True, covered=True, network_started=False)
+    guard.decided(caught_up=True)
+    guard.decided(caught_up=True)
+    assert guard.may_sign(caught_up=True, covered=False, network_started=True)
