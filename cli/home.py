@@ -4,6 +4,7 @@ are reached: the CLI's only file layout."""
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -11,18 +12,23 @@ from pathlib import Path
 import click
 
 from ledger.crypto import Role
-from ledger.files import OutputFile, output_file, read_limited
+from ledger.files import OutputFile, output_file, read_limited, write_private
+from node.errors import ConfigError
 
 ENV_HOME = "COMMONS_HOME"
+TOKEN_FILE = "api.token"  # noqa: S105 - a file name, not a secret
+MAX_TOKEN_BYTES = 1024
 DEFAULT_HOME = Path("~/.commons")
 
 CONFIG_TEMPLATE = """\
 # Commons node configuration. Every setting has a safe default; edit what you need.
 
 [node]
-# Address this node listens on for peers and for the local API. Loopback unless you mean it.
+# Where this node listens for peers, and for the local API the CLI talks to (HOST:PORT).
+# Loopback unless you mean it: the API's reads need no token.
 listen = "127.0.0.1:7420"
-# Peers to connect to at start, as "host:port" strings.
+api = "127.0.0.1:7421"
+# Peers to connect to at start: their listen addresses as URLs, e.g. "http://10.0.0.5:7420".
 peers = []
 
 [ledger]
@@ -120,3 +126,25 @@ def new_passphrase(passphrase_file: Path | None, *, prompt: str = "New passphras
             f"{MIN_PASSPHRASE_CHARS}"
         )
     return value
+
+
+def ensure_token(home: Path) -> str:
+    """The home's local API token (`api.token`), made (mode 0600) if the home has none yet."""
+    path = home / TOKEN_FILE
+    if not path.exists():
+        write_private(path, (secrets.token_hex(32) + "\n").encode())
+    token = read_token(home)
+    if token is None or len(token) < 32:
+        raise ConfigError(f"{path} does not hold an API token: delete it to have a new one made")
+    return token
+
+
+def read_token(home: Path) -> str | None:
+    """The home's local API token, or None if it has none."""
+    path = home / TOKEN_FILE
+    if not path.exists():
+        return None
+    try:
+        return read_limited(path, MAX_TOKEN_BYTES, "API token").decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} does not hold an API token") from None

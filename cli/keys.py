@@ -14,6 +14,7 @@ import click
 
 from cli.home import (
     CONFIG_TEMPLATE,
+    ensure_token,
     key_path,
     new_passphrase,
     output,
@@ -68,6 +69,7 @@ def _make_home(where: Path) -> bool:
     where.chmod(0o700)
     (where / "keys").mkdir(mode=0o700, exist_ok=True)
     (where / "keys").chmod(0o700)
+    ensure_token(where)
     if (where / "config.toml").exists():
         return False
     write_private(where / "config.toml", CONFIG_TEMPLATE.encode())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import signal
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from cli.home import key_path, read_passphrase, resolve_home
+from cli.home import ensure_token, key_path, read_passphrase, read_token, resolve_home
 from cli.keys import home_option, passphrase_option
 from cli.ledger_cmds import read_genesis
 from cli.output import console
@@ -28,26 +27,14 @@ from ledger.records import Body, Contribution, Record, sign_record
 from ledger.store import Store
 from node.client import Client
 from node.config import NodeConfig, load
-from node.errors import ConfigError
+from node.errors import ConfigError, NodeError
 from node.rules import commons_genesis, commons_rules
 from node.shell.node import Node, NodeKeys
 
-TOKEN_FILE = "api.token"  # noqa: S105 - a file name, not a secret
 WAIT_S = 60.0
 
 
 # the home as a node sees it
-
-
-def ensure_token(home: Path) -> str:
-    """The home's API token, made (mode 0600) if the home has none yet."""
-    path = home / TOKEN_FILE
-    if not path.exists():
-        write_private(path, (secrets.token_hex(32) + "\n").encode())
-    token = path.read_text(encoding="ascii").strip()
-    if len(token) < 32:
-        raise ConfigError(f"{path} does not hold an API token")
-    return token
 
 
 def open_keys(home: Path, passphrase_file: Path | None) -> dict[Role, Keypair]:
@@ -97,9 +84,7 @@ def ensure_ledger(config: NodeConfig, keys: dict[Role, Keypair]) -> Genesis:
 def client_for(home: Path | None, api: str | None = None) -> Client:
     where = resolve_home(home)
     config = load(where, api=api)
-    token_path = where / TOKEN_FILE
-    token = token_path.read_text(encoding="ascii").strip() if token_path.exists() else None
-    return Client(config.api.url, token)
+    return Client(config.api.url, read_token(where))
 
 
 api_option = click.option(
@@ -183,7 +168,12 @@ async def _run(running: Node) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running:
-        await stop.wait()
+        waits = [asyncio.ensure_future(event.wait()) for event in (stop, running.failed)]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+    if running.failure is not None:
+        raise NodeError(f"the node stopped after an internal error: {running.failure!r}")
 
 
 @click.command("status")

@@ -39,6 +39,9 @@ MAX_HANDSHAKE_BYTES = 512
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 64
 """The largest push frame: a proposal carrying the largest block, plus the frame's own keys."""
 MAX_PULL_BYTES = MAX_FRAME_BYTES + 64
+BLOCKS_ANSWER_BYTES = 64 * 1024 * 1024
+"""A `/p2p/blocks` answer stops after the block that takes it past this many bytes."""
+MAX_BLOCKS_ANSWER_BYTES = BLOCKS_ANSWER_BYTES + MAX_PULL_BYTES + 4
 
 
 class Push(enum.Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,15 +34,24 @@ FAST = {
 }
 
 
+PORTS = range(20_000, 32_000)
+"""Below Linux's ephemeral range (32768 and up): a port handed out for an outgoing connection of
+another node can never be the one a node is about to listen on."""
+
+
 def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
+    """`count` distinct ports that nothing listens on now, picked at random from `PORTS`."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.choice(PORTS)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
     return ports
 
 
@@ -132,6 +142,8 @@ class RunningNode:
         return int(self.status()["height"])
 
     def ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"{self.home.name} exited; its log:\n{self.log()[-3000:]}")
         try:
             self.get("/ready")
         except urllib.error.HTTPError as e:
@@ -178,6 +190,21 @@ def make_devnet(where: Path, count: int, *, params: dict[str, Param] | None = No
     ]
     genesis = create(where, specs, params={**FAST, **(params or {})})
     return Devnet(where=where, genesis=genesis, nodes=[RunningNode(spec) for spec in specs])
+
+
+def joiner(net: Devnet, home: Path, *, peer: int = 0) -> RunningNode:
+    """A node for `home` (made by `commons init`) that joins `net` with only the genesis and one
+    peer's URL, on ports of its own; not started."""
+    listen, api = free_ports(2)
+    return RunningNode(
+        DevnetNode(home=home, listen=listen, api=api),
+        extra=(
+            "--genesis", str(net.where / "genesis.json"),
+            "--peer", net.nodes[peer].spec.url,
+            "--listen", f"127.0.0.1:{listen}",
+            "--api", f"127.0.0.1:{api}",
+        ),
+    )  # fmt: skip
 
 
 @contextmanager

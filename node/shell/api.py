@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ledger import schema
 from ledger.block import Header
 from ledger.crypto import sha256
 from ledger.errors import (
@@ -30,13 +32,14 @@ from ledger.errors import (
 from ledger.records import MAX_EVIDENCE_BYTES, Record
 from node.core import NodeCore
 from node.policy.mempool import Refusal, Refused
-from node.wire import PeerStatus, encode_certified
+from node.wire import BLOCKS_ANSWER_BYTES, PeerStatus, encode_certified
 
 if TYPE_CHECKING:
     from node.shell.node import Node
 
 NODE: web.AppKey[Node] = web.AppKey("node")
 MAX_WAIT_S = 120.0
+MAX_HEIGHT = schema.MAX_INT
 _RULES: list[tuple[type[InvalidData], str]] = [
     (DecodeError, "encoding"),
     (SchemaError, "schema"),
@@ -73,6 +76,10 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
 def _hex_arg(request: web.Request, name: str, size: int) -> bytes:
     text = request.match_info[name]
     try:
@@ -80,10 +87,7 @@ def _hex_arg(request: web.Request, name: str, size: int) -> bytes:
     except ValueError:
         value = b""
     if len(value) != size:
-        raise web.HTTPBadRequest(
-            text=f'{{"error": "{name} must be {2 * size} hex digits"}}',
-            content_type="application/json",
-        )
+        raise _bad_request(f"{name} must be {2 * size} hex digits")
     return value
 
 
@@ -162,9 +166,9 @@ def _wait_arg(request: web.Request) -> float:
     try:
         wait = float(request.query.get("wait", "0"))
     except ValueError:
-        raise web.HTTPBadRequest(text="wait must be seconds") from None
-    if not 0 <= wait <= MAX_WAIT_S:
-        raise web.HTTPBadRequest(text=f"wait must be 0 to {MAX_WAIT_S:.0f} seconds")
+        raise _bad_request("wait must be seconds") from None
+    if not 0 <= wait <= MAX_WAIT_S:  # also false for nan
+        raise _bad_request(f"wait must be 0 to {MAX_WAIT_S:.0f} seconds")
     return wait
 
 
@@ -173,7 +177,9 @@ async def block(request: web.Request) -> web.Response:
     try:
         height = int(request.match_info["height"])
     except ValueError:
-        return _error(400, "height must be an integer")
+        height = -1
+    if not 0 <= height <= MAX_HEIGHT:
+        return _error(400, f"height must be an integer from 0 to {MAX_HEIGHT}")
     doc = await node.call(block_doc, core, height)
     if doc is None:
         return _error(404, f"no block {height} on this node")
@@ -309,10 +315,12 @@ def peer_status(core: NodeCore, key: bytes) -> bytes:
 
 def certified_blocks(core: NodeCore, first: int, last: int) -> bytes:
     """Blocks `first`..`last` (those this node has) with their certificates, as frames."""
-    out = []
+    out: list[bytes] = []
+    size = 0
     for height in range(first, min(last, core.store.tip.height) + 1):
         raw, commit = core.store.raw_block(height), core.store.commit(height)
-        if raw is None or commit is None:
+        if raw is None or commit is None or size >= BLOCKS_ANSWER_BYTES:
             break
         out.append(encode_certified(raw, commit))
+        size += len(out[-1])
     return b"".join(out)

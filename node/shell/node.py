@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from ledger.block import Commit, RawBlock
 from ledger.crypto import Keypair
 from ledger.errors import InvalidData
 from ledger.store import Store
@@ -32,17 +31,22 @@ from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, 
 from node.errors import NodeError, WireError
 from node.rules import commons_rules
 from node.shell import api, peers
-from node.wire import MAX_FRAME_BYTES, MAX_PULL_BYTES, decode_certified
+from node.wire import MAX_BLOCKS_ANSWER_BYTES, MAX_FRAME_BYTES, decode_certified
 
 log = logging.getLogger("commons.node")
 T = TypeVar("T")
 
 TICK_S = 0.25
 INBOX_FRAMES = 4096
-"""Frames read from peers and not yet handed to the core; past this, reading waits (TCP then
-slows the senders down)."""
+INBOX_BYTES = 256 * 1024 * 1024
+"""Frames (and their bytes) read from peers and not yet handed to the core; past either, reading
+waits (TCP then slows the senders down)."""
 PUMP_BATCH = 512
 MAX_LINKS = 32
+MAX_HANDSHAKES = 16
+"""Connections accepted and still in their handshake; more are closed at once."""
+SERVING_BLOCKS = 2
+"""`/p2p/blocks` answers read from the store at once; more requests wait their turn."""
 DIAL_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 FETCH_TIMEOUT_S = 30.0
 FETCH_BLOCKS = 64
@@ -80,6 +84,14 @@ class Node:
         self.started_at = 0
         self.height_changed = asyncio.Event()
         self._inbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(INBOX_FRAMES)
+        self._inbox_bytes = 0
+        self._inbox_drained = asyncio.Event()
+        self._handshakes = 0
+        self._serving = asyncio.Semaphore(SERVING_BLOCKS)
+        self.failed = asyncio.Event()
+        """Set when the node's logic fails (a bug, or a store it cannot write): a node that
+        cannot go on must stop rather than keep its sockets open doing nothing."""
+        self.failure: BaseException | None = None
 
     # lifecycle
 
@@ -118,7 +130,7 @@ class Node:
             self.keys.validator,
             timeouts=DEFAULT_TIMEOUTS,
             now=now_ms(),
-            joining=bool(self.config.peers),
+            reporter=self.keys.node,
         )
 
     async def _serve(self, app: web.Application, host: str, port: int) -> None:
@@ -168,8 +180,14 @@ class Node:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and not self._stopping:
-            log.error("internal error: %r", task.exception(), exc_info=task.exception())
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("internal error: %r", error, exc_info=error)
+            if self.failure is None:
+                self.failure = error
+                self.failed.set()
 
     # actions
 
@@ -227,6 +245,8 @@ class Node:
             batch = [await self._inbox.get()]
             while not self._inbox.empty() and len(batch) < PUMP_BATCH:
                 batch.append(self._inbox.get_nowait())
+            self._inbox_bytes -= sum(len(frame) for _, frame in batch)
+            self._inbox_drained.set()
             batch = [(peer, frame) for peer, frame in batch if peer in self.links]  # not gone
             if batch:
                 await self._run(self.core.on_frames, batch)
@@ -271,15 +291,18 @@ class Node:
     async def _accept(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=peers.HEARTBEAT_S)
         await ws.prepare(request)
-        if self.core is None or len(self.links) >= MAX_LINKS:
+        if self.core is None or len(self.links) >= MAX_LINKS or self._handshakes >= MAX_HANDSHAKES:
             await ws.close(message=b"too many peers")
             return ws
+        self._handshakes += 1
         try:
             peer = await peers.respond(ws, self.keys.node, self.core.network_id)
         except (WireError, ConnectionResetError) as e:
             log.info("peer from %s refused: %s", request.remote, e)
             await ws.close(message=str(e)[:120].encode())
             return ws
+        finally:
+            self._handshakes -= 1
         await self._run_link(peers.Link.of(peer, ws, outgoing=False))
         return ws
 
@@ -298,6 +321,8 @@ class Node:
                 link.close("already connected")
                 return
             existing.close("a second connection to the same peer")
+            del self.links[peer]
+            await self.call(core.peer_left, peer)  # what the old link carried may be lost
         self.links[peer] = link
         log.info("peer %s joined (%s)", peer.hex()[:16], "dialed" if link.outgoing else "accepted")
         writer = asyncio.ensure_future(link.write_loop())
@@ -305,7 +330,11 @@ class Node:
             await self.perform(await self.call(core.peer_joined, peer, now_ms()))
             while link.closed_because is None:
                 frame = await link.read()
-                await self._inbox.put((peer, frame))  # waits while the core is behind
+                while self._inbox_bytes + len(frame) > INBOX_BYTES and self._inbox_bytes:
+                    self._inbox_drained.clear()
+                    await self._inbox_drained.wait()  # the core is behind: stop reading
+                self._inbox_bytes += len(frame)
+                await self._inbox.put((peer, frame))
         except (WireError, InvalidData) as e:
             self._drop(link, str(e))
         except (ConnectionResetError, aiohttp.ClientError, asyncio.CancelledError) as e:
@@ -329,10 +358,15 @@ class Node:
     async def _fetch(self, fetch: Fetch) -> None:
         assert self.core is not None  # noqa: S101 - started
         try:
-            certified = await self._get_blocks(fetch)
+            body = await self._get_blocks(fetch)
         except (aiohttp.ClientError, TimeoutError, WireError) as e:
             log.info("fetching blocks %d-%d failed: %s", fetch.first, fetch.last, e)
             await self._run(self.core.fetch_failed, fetch.peer)
+            return
+        try:
+            certified = await self.call(decode_certified, body)
+        except InvalidData as e:
+            await self._run(self.core.fetch_invalid, fetch.peer, str(e))
             return
         before = self.core.store.tip.height
         await self._run(self.core.blocks_fetched, fetch.peer, certified)
@@ -340,7 +374,9 @@ class Node:
         if after > before:
             log.info("sync: height %d (blocks %d-%d fetched)", after, fetch.first, fetch.last)
 
-    async def _get_blocks(self, fetch: Fetch) -> list[tuple[RawBlock, Commit]]:
+    async def _get_blocks(self, fetch: Fetch) -> bytes:
+        """The whole answer to a blocks request, refused once it is longer than an answer may
+        be."""
         url = self.urls.get(fetch.peer)
         if url is None or self._session is None:
             raise WireError("no listen address known for this peer")
@@ -348,8 +384,12 @@ class Node:
         async with self._session.get(f"{url}/p2p/blocks", params=query) as response:
             if response.status != 200:
                 raise WireError(f"blocks answer has status {response.status}")
-            body = await response.content.read(FETCH_BLOCKS * MAX_PULL_BYTES)
-        return await self.call(decode_certified, body)
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(1024 * 1024):
+                body += chunk
+                if len(body) > MAX_BLOCKS_ANSWER_BYTES:
+                    raise WireError(f"blocks answer longer than {MAX_BLOCKS_ANSWER_BYTES} bytes")
+        return bytes(body)
 
     async def _p2p_status(self, request: web.Request) -> web.Response:
         assert self.core is not None  # noqa: S101 - started
@@ -365,5 +405,6 @@ class Node:
             raise web.HTTPBadRequest(text="from and to must be heights") from None
         if not 1 <= first <= last or last - first >= FETCH_BLOCKS:
             raise web.HTTPBadRequest(text=f"a range of 1 to {FETCH_BLOCKS} heights from 1")
-        body = await self.call(api.certified_blocks, self.core, first, last)
+        async with self._serving:
+            body = await self.call(api.certified_blocks, self.core, first, last)
         return web.Response(body=body, content_type="application/octet-stream")
