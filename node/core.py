@@ -478,6 +478,23 @@ class NodeCore:
             out += self.join(now)
         return out
 
+    def waiting_for(self) -> str | None:
+        """Why this node has not joined consensus (and takes no records) yet, or None."""
+        if self.joined:
+            return None
+        tip, best = self.store.tip.height, self.sync.progress().best
+        if not self._heard:
+            return "waiting to hear from a peer"
+        if best > tip:
+            return f"catching up: height {tip} of {best}"
+        guard = self.guard
+        if guard.alarmed:
+            return (
+                "another node signs with this node's validator key: watching "
+                f"({guard.watched} of {guard.watch_heights} heights without it)"
+            )
+        return f"following {guard.watched} of {guard.watch_heights} heights before signing"
+
     def _may_sign(self) -> bool:
         tip = self.store.tip.height
         best = self.sync.progress().best

@@ -409,7 +409,7 @@ def test_a_node_that_has_not_caught_up_refuses_records_and_is_not_ready(
     try:
         wait_for(lambda: node.status()["height"] == 0, 30, "the node's API")
         assert not node.ready()
-        with pytest.raises(ApiError, match="catching up") as refused:
+        with pytest.raises(ApiError, match="waiting to hear from a peer") as refused:
             submit(node, "from a stale head")
         assert refused.value.status == 503
     finally:

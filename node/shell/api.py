@@ -134,8 +134,9 @@ async def submit(request: web.Request) -> web.Response:
         data = bytes.fromhex(doc["record"])
     except (ValueError, KeyError, TypeError):
         return _error(400, 'the body must be JSON {"record": "<the signed record as hex>"}')
-    if not core.joined:
-        return _error(503, "the node is catching up with its peers; try again once it is ready")
+    waiting = await node.call(core.waiting_for)
+    if waiting is not None:
+        return _error(503, f"the node takes records once it is ready; now it is {waiting}")
     try:
         result, actions = await node.call(core.submit, data, _now())
     except InvalidData as e:
@@ -258,8 +259,9 @@ def status_of(core: NodeCore) -> dict[str, Any]:
 
 
 def not_ready_because(core: NodeCore, wants_peers: bool, links: int) -> str | None:
-    if not core.joined:
-        return f"catching up: height {core.store.tip.height} of {core.sync.progress().best}"
+    waiting = core.waiting_for()
+    if waiting is not None:
+        return waiting
     if wants_peers and links == 0:
         return "no peer connected"
     return None
