@@ -289,9 +289,7 @@ class NodeCore:
         if record.id not in self.verified:
             record.verify(self.network_id)
             self.verified.add(record.id)
-        if self.store.record(record.id) is not None:
-            return []
-        try:
+        try:  # a final record is refused here too (its seq is final): no store lookup needed
             self.mempool.add(record, now=now)
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)

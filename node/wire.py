@@ -22,6 +22,7 @@ the reason; nothing else in the node parses peer bytes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from ledger import codec, schema
 from ledger.block import Commit, RawBlock, decode_commit, decode_raw_block, encode_commit
 from ledger.crypto import HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Keypair, Tag, verify_tagged
 from ledger.errors import InvalidData
-from ledger.records import MAX_EVIDENCE_BYTES
+from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
 from node.consensus.messages import MAX_MESSAGE_BYTES
 from node.errors import WireError
 
@@ -238,15 +239,8 @@ def encode_certified(block: RawBlock, commit: Commit) -> bytes:
 def decode_certified(stream: bytes) -> list[tuple[RawBlock, Commit]]:
     """Every (block, certificate) of a `GET /p2p/blocks` answer, in order."""
     out: list[tuple[RawBlock, Commit]] = []
-    at = 0
-    while at < len(stream):
-        if len(stream) - at < 4:
-            raise WireError("blocks answer ends inside a frame length")
-        size = int.from_bytes(stream[at : at + 4], "big")
-        if size > MAX_PULL_BYTES or at + 4 + size > len(stream):
-            raise WireError(f"blocks answer has a frame of {size} bytes past its end or limit")
-        m = _decode_map(stream[at + 4 : at + 4 + size], "blocks answer frame", MAX_PULL_BYTES)
-        at += 4 + size
+    for frame in _length_prefixed(stream, "blocks answer", MAX_PULL_BYTES):
+        m = _decode_map(frame, "blocks answer frame", MAX_PULL_BYTES)
         try:
             schema.exact_keys(m, "certified block", frozenset({"block", "commit"}), frozenset())
             if type(m["block"]) is not bytes or type(m["commit"]) is not bytes:
@@ -255,3 +249,32 @@ def decode_certified(stream: bytes) -> list[tuple[RawBlock, Commit]]:
         except InvalidData as e:
             raise WireError(f"malformed certified block: {e}") from e
     return out
+
+
+def encode_records(raws: Iterable[bytes]) -> bytes:
+    """A `GET /p2p/records` answer: each record's exact bytes after its 4-byte length."""
+    return b"".join(len(raw).to_bytes(4, "big") + raw for raw in raws)
+
+
+def decode_records(stream: bytes) -> list[Record]:
+    """Every record of a `GET /p2p/records` answer, in order (signatures not checked)."""
+    try:
+        return [
+            decode_record(raw)
+            for raw in _length_prefixed(stream, "records answer", MAX_EVIDENCE_BYTES)
+        ]
+    except InvalidData as e:
+        raise WireError(f"malformed records answer: {e}") from e
+
+
+def _length_prefixed(stream: bytes, what: str, limit: int) -> Iterator[bytes]:
+    """The frames of `stream`, each after its 4-byte big-endian length of at most `limit`."""
+    at = 0
+    while at < len(stream):
+        if len(stream) - at < 4:
+            raise WireError(f"{what} ends inside a frame length")
+        size = int.from_bytes(stream[at : at + 4], "big")
+        if size > limit or at + 4 + size > len(stream):
+            raise WireError(f"{what} has a frame of {size} bytes past its end or limit")
+        yield stream[at + 4 : at + 4 + size]
+        at += 4 + size

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from node.client import ApiError, Client
 from node.consensus.effects import PersistedState
 from node.core import CONSENSUS_STATE, EXTEND_FROM
 from node.rules import commons_rules
+from node.wire import decode_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -213,6 +216,14 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
         wait_for(lambda: node.get(f"/api/records/{record.id.hex()}")["status"] == "final", 30)
         final = Client(node.api, token).submit(record.raw)
         assert final["status"] == "final"
+        # peers pull records by id over HTTP: known ones in the order asked, unknown ones left out
+        other = net.nodes[1].spec.url
+        ids = f"{bytes(32).hex()},{record.id.hex()}"
+        with urllib.request.urlopen(f"{other}/p2p/records?ids={ids}", timeout=5) as answer:  # noqa: S310
+            assert [r.raw for r in decode_records(answer.read())] == [record.raw]
+        with pytest.raises(urllib.error.HTTPError, match="400") as bad:
+            urllib.request.urlopen(f"{other}/p2p/records?ids=beef", timeout=5)  # noqa: S310
+        bad.value.close()
 
 
 def test_status_and_contribute_with_no_node_running_exit_3(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from ledger.errors import (
 from ledger.records import MAX_EVIDENCE_BYTES, Record
 from node.core import NodeCore
 from node.policy.mempool import Refusal, Refused
-from node.wire import BLOCKS_ANSWER_BYTES, PeerStatus, encode_certified
+from node.wire import BLOCKS_ANSWER_BYTES, PeerStatus, encode_certified, encode_records
 
 if TYPE_CHECKING:
     from node.shell.node import Node
@@ -326,3 +326,15 @@ def certified_blocks(core: NodeCore, first: int, last: int) -> bytes:
         out.append(encode_certified(raw, commit))
         size += len(out[-1])
     return b"".join(out)
+
+
+def raw_records(core: NodeCore, ids: list[bytes]) -> bytes:
+    """The exact bytes of each record of `ids` this node holds, final or pending, in the order
+    asked, each after its 4-byte big-endian length (unknown ids are left out)."""
+    out: list[bytes] = []
+    for record_id in ids:
+        stored = core.store.record(record_id)
+        record = stored.record if stored is not None else core.mempool.get(record_id)
+        if record is not None:
+            out.append(record.raw)
+    return encode_records(out)

@@ -46,6 +46,7 @@ MAX_LINKS = 32
 MAX_HANDSHAKES = 16
 """Connections accepted and still in their handshake; more are closed at once."""
 SERVING_BLOCKS = 2
+PULL_RECORDS = 256
 """`/p2p/blocks` answers read from the store at once; more requests wait their turn."""
 DIAL_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 FETCH_TIMEOUT_S = 30.0
@@ -113,6 +114,7 @@ class Node:
                 web.get("/p2p/ws", self._accept),
                 web.get("/p2p/status", self._p2p_status),
                 web.get("/p2p/blocks", self._p2p_blocks),
+                web.get("/p2p/records", self._p2p_records),
             ]
         )
         await self._serve(peer_app, self.config.listen.host, self.config.listen.port)
@@ -407,4 +409,17 @@ class Node:
             raise web.HTTPBadRequest(text=f"a range of 1 to {FETCH_BLOCKS} heights from 1")
         async with self._serving:
             body = await self.call(api.certified_blocks, self.core, first, last)
+        return web.Response(body=body, content_type="application/octet-stream")
+
+    async def _p2p_records(self, request: web.Request) -> web.Response:
+        assert self.core is not None  # noqa: S101 - started
+        try:
+            ids = [bytes.fromhex(i) for i in request.query["ids"].split(",")]
+        except (KeyError, ValueError):
+            raise web.HTTPBadRequest(
+                text="ids must be record ids in hex, comma-separated"
+            ) from None
+        if not 1 <= len(ids) <= PULL_RECORDS or any(len(i) != 32 for i in ids):
+            raise web.HTTPBadRequest(text=f"1 to {PULL_RECORDS} record ids of 64 hex digits")
+        body = await self.call(api.raw_records, self.core, ids)
         return web.Response(body=body, content_type="application/octet-stream")
