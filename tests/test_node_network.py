@@ -425,3 +425,38 @@ def test_a_node_that_has_not_caught_up_refuses_records_and_is_not_ready(
         assert refused.value.status == 503
     finally:
         assert node.stop() == 0
+
+
+def test_a_node_whose_logic_fails_stops_with_an_error_instead_of_idling_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault injected into the core's tick (as a full disk would raise from the store): the
+    node must end `node start` with a clear error, not keep its sockets open doing nothing."""
+    import asyncio
+
+    from cli.home import ensure_token
+    from cli.main import exit_code
+    from cli.node_cmds import _run, ensure_ledger, open_keys
+    from node.config import load
+    from node.core import NodeCore
+    from node.errors import NodeError
+    from node.shell.node import Node, NodeKeys
+
+    home = tmp_path / "h"
+    assert main(["init", "--home", str(home), "--plaintext-keys"]) == 0
+    listen, api = free_ports(2)
+    config = load(home, listen=f"127.0.0.1:{listen}", api=f"127.0.0.1:{api}")
+    keys = open_keys(home, None)
+    ensure_ledger(config, keys)
+    node = Node(
+        config, NodeKeys(node=keys[Role.NODE], validator=keys[Role.VALIDATOR]), ensure_token(home)
+    )
+
+    def broken(self: NodeCore, now: int) -> list[object]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(NodeCore, "tick", broken)
+    with pytest.raises(NodeError, match=r"internal error.*No space left") as stopped:
+        asyncio.run(asyncio.wait_for(_run(node), 30))
+    assert exit_code(stopped.value) not in (None, 0)
+    audit(home)  # what it committed before is intact
