@@ -186,7 +186,7 @@ def status(home: Path | None, api: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    synced = "synced" if doc["synced"] else f"catching up (best known {doc['best_known_height']})"
+    synced = "synced" if doc["synced"] else f"not ready: {doc['waiting_for']}"
     ago = max(0, int(time.time() * 1000) - doc["time"]) // 1000
     console.print(f"network    {doc['name']} {doc['network'][:16]}")
     console.print(f"height     {doc['height']}  (last block {ago} s ago)  {synced}")

@@ -423,6 +423,9 @@ def test_a_node_that_has_not_caught_up_refuses_records_and_is_not_ready(
         with pytest.raises(ApiError, match="waiting to hear from a peer") as refused:
             submit(node, "from a stale head")
         assert refused.value.status == 503
+        shown = cli("status", "--home", str(home), "--api", f"127.0.0.1:{api}")
+        assert shown.returncode == 0
+        assert "not ready: waiting to hear from a peer" in shown.stdout
     finally:
         assert node.stop() == 0
 

@@ -251,6 +251,7 @@ def status_of(core: NodeCore) -> dict[str, Any]:
         "tip": tip.block_id.hex(),
         "time": tip.time,
         "synced": core.joined and best <= tip.height,
+        "waiting_for": core.waiting_for() or ("catching up" if best > tip.height else None),
         "best_known_height": max(best, tip.height),
         "validators": [{"key": v.key.hex(), "power": v.power} for v in vals.members],
         "mempool": len(core.mempool),
