@@ -26,8 +26,20 @@ from cli.ledger_cmds import (
     records_cmd,
     verify_proof,
 )
+from cli.member_cmds import (
+    balance,
+    contribution,
+    contributions,
+    delegate,
+    endorse,
+    members,
+    params,
+    register,
+    self_cmd,
+)
 from cli.node_cmds import contribute, node, status
 from cli.output import err_console
+from cli.proposal_cmds import cancel, proposal, proposals, propose, vote
 from cli.simulate import simulate
 from ledger.errors import InputFileError, LedgerError
 from node.client import Unreachable
@@ -82,6 +94,20 @@ for command in (
     status,
     contribute,
     devnet,
+    register,
+    self_cmd,
+    members,
+    balance,
+    params,
+    contributions,
+    contribution,
+    endorse,
+    delegate,
+    propose,
+    proposals,
+    proposal,
+    vote,
+    cancel,
 ):
     commons.add_command(command)
 

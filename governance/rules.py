@@ -481,9 +481,7 @@ def _supply_now(state: LedgerState) -> int:
 
 def members(state: LedgerState) -> list[tuple[bytes, dict[str, Any]]]:
     """Every member, in key order."""
-    return [
-        (key[len(MEMBER) :], state.get(key)) for key, _ in state.items() if key.startswith(MEMBER)
-    ]
+    return [(key[len(MEMBER) :], state.get(key)) for key, _ in state.items(MEMBER)]
 
 
 def _checkpoint(state: LedgerState, keys: Iterable[bytes], now: int, supply_change: int) -> None:

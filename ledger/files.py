@@ -388,6 +388,19 @@ def open_key(data: bytes, passphrase: Passphrase, *, name: str = "key file") -> 
     return KeyFile(role=role, key=key, encrypted=encrypted, data=data)
 
 
+def read_public_key(path: Path) -> bytes:
+    """The public key a key file names, read without its passphrase (not checked against the
+    secret key: `read_key_file` does that when the key signs)."""
+    name = f"key file {path}"
+    try:
+        doc = jsontext.parse(read_limited(path, MAX_KEY_FILE_BYTES, "key file"), name, max_depth=2)
+    except DecodeError as e:
+        raise KeyFileError(str(e)) from e
+    if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
+        raise KeyFileError(f"{name} is not a Commons key file (its format is not {KEY_FORMAT!r})")
+    return _hex(doc.get("public_key"), PUBLIC_KEY_BYTES, f"{name}: public_key")
+
+
 def read_key_file(path: Path, passphrase: Passphrase) -> KeyFile:
     """Open the key file at `path` (at most MAX_KEY_FILE_BYTES are read)."""
     try:

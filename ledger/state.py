@@ -88,9 +88,10 @@ class LedgerState:
         self._pending[key] = value
         self._cache[key] = dict(value) if type(value) is dict else value
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, raw value) whose key starts with `prefix`, in key order."""
         self._flush()
-        return self.tree.items()
+        return self.tree.items(prefix)
 
     def first_difference(self, other: dict[bytes, bytes]) -> bytes | None:
         """The least key whose raw value differs between this state and `other`, else None."""

@@ -163,10 +163,11 @@ class StateTree:
     def get(self, key: bytes) -> bytes | None:
         return self._values.get(key)
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value), in key order."""
-        for key in sorted(self._values):
-            yield key, self._values[key]
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) whose key starts with `prefix`, in key order."""
+        values = self._values
+        for key in sorted(k for k in values if k.startswith(prefix)):
+            yield key, values[key]
 
     def first_difference(self, other: dict[bytes, bytes]) -> bytes | None:
         """The least key whose value differs between this map and `other` (or that only one of

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from governance import views
 from ledger import schema
 from ledger.block import Header
 from ledger.crypto import sha256
@@ -271,11 +272,13 @@ def not_ready_because(core: NodeCore, wants_peers: bool, links: int) -> str | No
 def record_doc(core: NodeCore, record_id: bytes) -> dict[str, Any] | None:
     stored = core.store.record(record_id)
     if stored is not None:
+        rejected = views.rejection(core.store.chain.state, record_id)
         return {
             "status": "final",
             "height": stored.height,
             "leaf": stored.leaf,
             "record": record_json(stored.record),
+            "verdict": {"accepted": rejected is None, "reason": rejected},
         }
     pending = core.mempool.get(record_id)
     if pending is not None:

@@ -30,7 +30,7 @@ from node.consensus.engine import Timeouts
 from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, Send
 from node.errors import NodeError, WireError
 from node.rules import commons_rules
-from node.shell import api, peers
+from node.shell import api, gov_api, peers
 from node.wire import MAX_BLOCKS_ANSWER_BYTES, MAX_FRAME_BYTES, decode_certified
 
 log = logging.getLogger("commons.node")
@@ -118,7 +118,9 @@ class Node:
             ]
         )
         await self._serve(peer_app, self.config.listen.host, self.config.listen.port)
-        await self._serve(api.make_app(self), self.config.api.host, self.config.api.port)
+        api_app = api.make_app(self)
+        api_app.add_routes(gov_api.routes())
+        await self._serve(api_app, self.config.api.host, self.config.api.port)
         for url in self.config.peers:
             self._spawn(self._dial_forever(url))
         self._spawn(self._tick_forever())
