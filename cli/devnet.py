@@ -9,7 +9,9 @@ SIGTERM) stops every node.
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +40,22 @@ class DevnetNode:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.listen}"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports nothing listens on now, below Linux's ephemeral range (32768 and
+    up), so no outgoing connection of a running node can be holding one when a node listens."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randrange(20_000, 32_000)  # noqa: S311 - not a secret
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def layout(where: Path, count: int, base_port: int) -> list[DevnetNode]:

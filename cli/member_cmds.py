@@ -10,10 +10,13 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from cli.home import key_path, resolve_home
 from cli.node_cmds import api_option
 from cli.options import home_option, json_option, passphrase_option
 from cli.output import console
 from cli.submitting import Member, NotFound, ago, no_wait_option, now_ms
+from ledger.crypto import Role
+from ledger.files import read_public_key
 from ledger.kinds_governance import Delegation
 from ledger.records import Endorsement, Identity
 
@@ -52,15 +55,22 @@ def self_cmd(home: Path | None, api: str | None, as_json: bool) -> None:
     """Your identity, keys, balance, voting power and delegate."""
     me = _member(home, api)
     key = me.public_key.hex()
+    where = resolve_home(home)
+    keys = {
+        role.value: read_public_key(key_path(where, role)).hex()
+        for role in Role
+        if key_path(where, role).exists()
+    }
     doc: dict[str, Any] | None
     try:
         doc = me.resolve(key)
     except NotFound:
         doc = None  # not a member yet
     if as_json:
-        _print_json({"key": key, "member": doc})
+        _print_json({"key": key, "keys": keys, "member": doc})
         return
-    console.print(f"member key  {key}")
+    for role, public in keys.items():
+        console.print(f"{role + ' key':<11} {public}")
     if doc is None:
         console.print("not a member yet: `commons register --name NAME`, then ask for tokens")
         return

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import nacl.bindings
 
-from cli.devnet import DevnetNode, create, start_node, stop_all
+from cli.devnet import DevnetNode, create, free_ports, start_node, stop_all
 from ledger.crypto import Keypair, Tag, signing_bytes
 from ledger.genesis import Param
 from ledger.records import ZERO_HASH, Contribution, Record, sign_record
@@ -49,16 +48,6 @@ def raw_verifications_per_second(seconds: float = 1.5) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def make_records(network: bytes, authors: int, total: int, start: int) -> list[list[Record]]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cli.devnet import DevnetNode, create
+from cli.devnet import DevnetNode, create, free_ports
 from ledger.genesis import Genesis, Param
 
 T = TypeVar("T")
@@ -32,27 +30,6 @@ FAST = {
     "late_quorum_extension": Param(value=0, min=0, max=30 * 86_400),
     "max_block_interval_ms": Param(value=2_000, min=1_000, max=3_600_000),
 }
-
-
-PORTS = range(20_000, 32_000)
-"""Below Linux's ephemeral range (32768 and up): a port handed out for an outgoing connection of
-another node can never be the one a node is about to listen on."""
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports that nothing listens on now, picked at random from `PORTS`."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = random.choice(PORTS)
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:

@@ -61,6 +61,8 @@ def test_members_reward_a_contribution_by_vote_and_delegation(
     assert "the rules accepted it" in out
     assert "next: commons self" in out
     me = read(capsys, "self", "--home", str(newbie), "--api", api)
+    assert set(me["keys"]) == {"member", "validator", "node"}
+    assert me["keys"]["member"] == me["key"]
     assert me["member"]["name"] == "newbie"
     assert me["member"]["balance"] == 0
     names = {m["name"] for m in read(capsys, "members", "--home", home(net, 2))["members"]}
@@ -169,6 +171,19 @@ def test_proposals_from_a_file_and_every_action_type(
     ok(capsys, "vote", later, "for", "--home", home(net, 1))
     wait_for(lambda: proposal_state(capsys, net, later) == "Queued", 60, "the deadline")
     wait_for(lambda: proposal_state(capsys, net, later) == "Executed", 60, "the timelock")
+    # a passed proposal whose execution breaks a rule (the mint limit) Fails, changing nothing
+    greedy = record_id(
+        ok(
+            capsys, "propose", "reward", "--to", "member3", "--amount", "1000",
+            "--title", "everything to member3", "--home", home(net, 2),
+        )
+    )  # fmt: skip
+    wait_for(lambda: proposal_state(capsys, net, greedy) == "Active", 30, "voting to open")
+    ok(capsys, "vote", greedy, "for", "--home", home(net, 1))
+    wait_for(lambda: proposal_state(capsys, net, greedy) == "Failed", 60, "the execution")
+    failed = read(capsys, "proposal", greedy, "--home", home(net, 0))
+    assert "more than the limit" in failed["reason"]
+    assert read(capsys, "balance", "member3", "--home", home(net, 0))["balance"] == 101
 
 
 def test_bad_input_gets_a_clear_message_and_its_exit_code(

@@ -608,7 +608,15 @@ def test_demo_leaves_a_ledger_that_audits_clean(
     where = tmp_path / "demo"
     code, out, err = cli(capsys, "demo", "--dir", str(where))
     assert code == 0, out + err
-    assert "all tamperings caught" in out
+    assert "every step did what it should" in out
+    # part 1, on a real network of four processes
+    assert "ada's balance: 0 → 5; the rename is Defeated (For did not exceed Against)" in out
+    assert "node-4 caught up" in out
+    assert "every home audits clean" in out
+    for node in sorted((where / "network").glob("node-*")):
+        assert cli(capsys, "audit", "--home", str(node))[0] == 0, node.name
+    # part 2, the tampered copies
+    assert out.count("   caught ") == 5
     code, out, err = cli(capsys, "audit", "--home", str(where))
     assert code == 0, err
     assert "intact" in out

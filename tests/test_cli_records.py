@@ -308,6 +308,17 @@ def test_import_and_simulate_show_progress_on_a_terminal_only(
 # the demo
 
 
+def command_lines() -> list[bytes]:
+    """The command line of every process running now."""
+    out = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(path.read_bytes())
+        except OSError:  # it ended meanwhile
+            continue
+    return out
+
+
 def test_demo_removes_its_temporary_folder_and_says_what_to_try_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -320,9 +331,11 @@ def test_demo_removes_its_temporary_folder_and_says_what_to_try_next(
     monkeypatch.setattr(demo_module.tempfile, "mkdtemp", mkdtemp)
     code, out, err = cli(capsys, "demo")
     assert code == 0, err
-    assert "all tamperings caught" in out
+    assert "every step did what it should" in out
     assert not scratch.exists()
-    assert out.rstrip().endswith("commons demo --dir demo && commons records --home demo")
+    # no node process of the demo's network is left running
+    assert [c for c in command_lines() if str(scratch).encode() in c] == []
+    assert out.rstrip().endswith("commons demo --dir demo && commons devnet --dir demo/network")
 
 
 def test_demo_with_a_folder_ends_with_commands_that_work(
