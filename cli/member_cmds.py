@@ -175,7 +175,7 @@ def endorse(
 ) -> None:
     """Endorse another member's contribution (its id, or a unique prefix of it)."""
     me = _member(home, api, passphrase_file)
-    doc = me.read(f"/api/contributions/{contribution}")
+    doc = me.read("/api/contributions", contribution)
     body = Endorsement(contribution=bytes.fromhex(doc["id"]), comment=comment)
     then = f"commons contribution {doc['id'][:12]}"
     me.submit(body, wait=not no_wait, what=f"endorse {doc['title']!r}", then=then)
@@ -191,8 +191,7 @@ def contributions(
     author: str | None, kind: str | None, home: Path | None, api: str | None, as_json: bool
 ) -> None:
     """Recorded contributions, oldest first, with endorsements and rewards."""
-    query = "&".join(f"{k}={v}" for k, v in (("author", author), ("kind", kind)) if v)
-    doc = _member(home, api).read("/api/contributions" + (f"?{query}" if query else ""))
+    doc = _member(home, api).read("/api/contributions", author=author, kind=kind)
     if as_json:
         _print_json(doc)
         return
@@ -214,7 +213,7 @@ def contributions(
 @json_option
 def contribution(contribution: str, home: Path | None, api: str | None, as_json: bool) -> None:
     """One contribution in full (its id, or a unique prefix of it)."""
-    doc = _member(home, api).read(f"/api/contributions/{contribution}")
+    doc = _member(home, api).read("/api/contributions", contribution)
     if as_json:
         _print_json(doc)
         return

@@ -64,11 +64,11 @@ def _key_of(me: Member, who: str) -> bytes:
 
 
 def _contribution_id(me: Member, text: str) -> bytes:
-    return bytes.fromhex(me.read(f"/api/contributions/{text}")["id"])
+    return bytes.fromhex(me.read("/api/contributions", text)["id"])
 
 
 def _proposal_id(me: Member, text: str) -> bytes:
-    return bytes.fromhex(me.read(f"/api/proposals/{text}")["id"])
+    return bytes.fromhex(me.read("/api/proposals", text)["id"])
 
 
 def _validator_changes(items: dict[str, int]) -> ChangeValidators:
@@ -285,7 +285,7 @@ def _when(p: dict[str, Any], now: int) -> str:
 @json_option
 def proposals(state: str | None, home: Path | None, api: str | None, as_json: bool) -> None:
     """Every proposal: state, time left, tallies and quorum."""
-    doc = _member(home, api).read("/api/proposals" + (f"?state={state}" if state else ""))
+    doc = _member(home, api).read("/api/proposals", state=state)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -309,7 +309,7 @@ def proposals(state: str | None, home: Path | None, api: str | None, as_json: bo
 def proposal(proposal_id: str, home: Path | None, api: str | None, as_json: bool) -> None:
     """One proposal: its timeline, tallies, quorum, your vote and why it passed or failed."""
     me = _member(home, api)
-    doc = me.read(f"/api/proposals/{proposal_id}?member={me.public_key.hex()}")
+    doc = me.read("/api/proposals", proposal_id, member=me.public_key.hex())
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -358,7 +358,7 @@ def vote(
 ) -> None:
     """Vote for, against or abstain on a proposal (its id or a unique prefix)."""
     me = _member(home, api, passphrase_file)
-    found = me.read(f"/api/proposals/{proposal_id}")
+    found = me.read("/api/proposals", proposal_id)
     if found["state"] != "Active":  # the rules would refuse it: spend no seq on it
         when = _when(found, found["now"])
         raise Rejected(f"proposal {found['id'][:12]} is {found['state']}: {when}; no vote sent")

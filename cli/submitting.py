@@ -8,6 +8,7 @@ refuse is still final (it uses up its seq), so "final" is not "done": `Rejected`
 from __future__ import annotations
 
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,14 @@ class Member:
             return self._key.public_key
         return read_public_key(key_path(resolve_home(self.home), Role.MEMBER))
 
-    def read(self, path: str) -> Any:
-        """A governance read; NotFound for an unknown or ambiguous member, proposal or id."""
+    def read(self, path: str, item: str | None = None, **query: str | None) -> Any:
+        """A governance read of `path` (or of one `item` under it, an id or a name), with the
+        `query` arguments that are not None; NotFound for an unknown or ambiguous one."""
+        if item is not None:
+            path += "/" + urllib.parse.quote(item, safe="")
+        given = {k: v for k, v in query.items() if v is not None}
+        if given:
+            path += "?" + urllib.parse.urlencode(given)
         try:
             return self.client.get(path)
         except ApiError as e:
@@ -84,7 +91,7 @@ class Member:
 
     def resolve(self, who: str) -> dict[str, Any]:
         """A member by key or name, as the node knows it."""
-        return dict(self.read(f"/api/members/{who}"))
+        return dict(self.read("/api/members", who))
 
     def submit(self, body: Body, *, wait: bool, what: str, then: str | None = None) -> str:
         """Sign `body` as this member's next record, submit it, and (unless not `wait`) wait

@@ -57,16 +57,17 @@ def test_members_reward_a_contribution_by_vote_and_delegation(
     # writing through node-2 takes its operator's token (a member's own node has its own)
     (newbie / "api.token").write_bytes((net.nodes[1].home / "api.token").read_bytes())
     api = f"127.0.0.1:{net.nodes[1].spec.api}"
-    out = ok(capsys, "register", "--name", "newbie", "--home", str(newbie), "--api", api)
+    out = ok(capsys, "register", "--name", "new bie/2", "--home", str(newbie), "--api", api)
     assert "the rules accepted it" in out
     assert "next: commons self" in out
     me = read(capsys, "self", "--home", str(newbie), "--api", api)
     assert set(me["keys"]) == {"member", "validator", "node"}
     assert me["keys"]["member"] == me["key"]
-    assert me["member"]["name"] == "newbie"
+    assert me["member"]["name"] == "new bie/2"  # a name a URL must quote
+    assert read(capsys, "balance", "new bie/2", "--home", home(net, 0))["key"] == me["key"]
     assert me["member"]["balance"] == 0
     names = {m["name"] for m in read(capsys, "members", "--home", home(net, 2))["members"]}
-    assert names == {"member1", "member2", "member3", "member4", "newbie"}
+    assert names == {"member1", "member2", "member3", "member4", "new bie/2"}
 
     # member1 contributes at node-1; member2 endorses it at node-2 by an id prefix
     work = record_id(ok(capsys, "contribute", "docs sprint", "--wait", "--home", home(net, 0)))
