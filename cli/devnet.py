@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,9 +69,14 @@ def layout(where: Path, count: int, base_port: int) -> list[DevnetNode]:
 
 
 def create(
-    where: Path, nodes: list[DevnetNode], *, params: dict[str, Param] | None = None
+    where: Path,
+    nodes: list[DevnetNode],
+    *,
+    params: dict[str, Param] | None = None,
+    members: Mapping[bytes, tuple[str, int]] | None = None,
 ) -> Genesis:
-    """Homes, keys and one genesis for a new devnet in `where`."""
+    """Homes, keys and one genesis for a new devnet in `where`; the genesis members are each
+    node's member key with 100 tokens, unless `members` names others."""
     keys: list[dict[Role, Keypair]] = []
     for n in nodes:
         (n.home / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -81,7 +87,8 @@ def create(
     genesis = commons_genesis(
         name=f"devnet-{len(nodes)}",
         time=int(time.time() * 1000),
-        members={k[Role.MEMBER].public_key: (f"member{i + 1}", 100) for i, k in enumerate(keys)},
+        members=members
+        or {k[Role.MEMBER].public_key: (f"member{i + 1}", 100) for i, k in enumerate(keys)},
         validators={k[Role.VALIDATOR].public_key: 1 for k in keys},
         params=params,
     )
