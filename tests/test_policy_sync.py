@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.policy.sync import CatchUp, Fetch, Progress, Report
+from node.policy.sync import MAX_BANNED, CatchUp, Fetch, Progress, Report
 
 STALL, TIMEOUT, RESEND = 1_000, 3_000, 200
 A, B, C = "a", "b", "c"
@@ -122,6 +122,17 @@ def test_a_peer_that_served_invalid_blocks_is_reported_and_never_asked_again() -
     sync.fetched(B, tip=11, now=2)
     assert sync.poll(tip=11, now=10 * TIMEOUT) == []
     assert sync.caught_up(11)
+
+
+def test_the_banned_are_remembered_up_to_a_bound_oldest_forgotten_first() -> None:
+    sync = policy()
+    peers = [f"bad{i}" for i in range(MAX_BANNED + 1)]
+    for peer in peers:
+        sync.fetch_failed(peer, tip=0, now=0, invalid="forged")
+    sync.peer_at(peers[1], 9)  # still banned: not believed
+    assert sync.progress().best == 0
+    sync.peer_at(peers[0], 9)  # forgotten: believed again, as any new peer
+    assert sync.progress().best == 8
 
 
 def test_a_peer_that_leaves_with_a_request_in_flight_is_replaced() -> None:

@@ -40,6 +40,7 @@ from typing import Generic, TypeVar
 P = TypeVar("P", bound=Hashable)
 
 MAX_RANGE = 64
+MAX_BANNED = 4096
 SERVE_BATCH = 8
 
 
@@ -107,7 +108,8 @@ class CatchUp(Generic[P]):
         """peer -> the highest height it advertises as decided (peers in join order)."""
         self._resting: dict[P, int] = {}
         """peer -> until when it is not asked (it failed a request)."""
-        self._banned: set[P] = set()
+        self._banned: dict[P, None] = {}
+        """Peers that served invalid blocks, the newest `MAX_BANNED` (oldest forgotten first)."""
         self._request: _Request[P] | None = None
         self._tip = -1
         self._tip_since = 0
@@ -172,7 +174,9 @@ class CatchUp(Generic[P]):
         if self._request is not None and self._request.peer == peer:
             self._request = None
         if invalid is not None:
-            self._banned.add(peer)
+            self._banned[peer] = None
+            if len(self._banned) > MAX_BANNED:
+                del self._banned[next(iter(self._banned))]
             self._decided.pop(peer, None)
             out.append(Report(peer=peer, reason=invalid))
         else:
