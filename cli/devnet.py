@@ -74,9 +74,11 @@ def create(
     *,
     params: dict[str, Param] | None = None,
     members: Mapping[bytes, tuple[str, int]] | None = None,
+    powers: list[int] | None = None,
 ) -> Genesis:
     """Homes, keys and one genesis for a new devnet in `where`; the genesis members are each
-    node's member key with 100 tokens, unless `members` names others."""
+    node's member key with 100 tokens, unless `members` names others; each node is a validator
+    of power 1, or of its entry in `powers`."""
     keys: list[dict[Role, Keypair]] = []
     for n in nodes:
         (n.home / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -89,7 +91,10 @@ def create(
         time=int(time.time() * 1000),
         members=members
         or {k[Role.MEMBER].public_key: (f"member{i + 1}", 100) for i, k in enumerate(keys)},
-        validators={k[Role.VALIDATOR].public_key: 1 for k in keys},
+        validators={
+            k[Role.VALIDATOR].public_key: 1 if powers is None else powers[i]
+            for i, k in enumerate(keys)
+        },
         params=params,
     )
     write_private(where / "genesis.json", genesis.to_json())

@@ -521,6 +521,10 @@ def test_ctrl_c_at_a_passphrase_prompt_exits_130(
     assert not (tmp_path / "home").exists()
 
 
+def _ctrl_c_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_a_subprocess_exits_130(tmp_path: Path) -> None:
     """A real SIGINT while `governance simulate` waits for its file to be written (a FIFO)."""
     fifo = tmp_path / "scenario.json"
@@ -530,6 +534,9 @@ def test_ctrl_c_in_a_subprocess_exits_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell without job control starts background jobs with Ctrl-C ignored, and a program
+        # started so rightly keeps ignoring it: give the command the terminal's default
+        preexec_fn=_ctrl_c_default,  # noqa: PLW1509 - only resets one signal
     )
     deadline = time.monotonic() + 60
     while True:  # the FIFO opens for writing once the command has it open for reading
