@@ -20,7 +20,7 @@ from cli import network_demo
 from cli.home import output
 from cli.output import console
 from governance.rules import MEMBER, PROPOSAL
-from ledger.audit import audit
+from ledger.audit import Failure, audit_bundle
 from ledger.block import Block, Commit
 from ledger.crypto import Keypair
 from ledger.feed import FeedWriter
@@ -36,6 +36,7 @@ from ledger.records import (
     Record,
     sign_record,
 )
+from ledger.rulebook import Rule
 from ledger.store import Store
 from node.rules import commons_genesis, commons_rules
 from node.solo import SoloValidator
@@ -162,21 +163,18 @@ def _swap_certificate(
     return blocks, earlier
 
 
-TAMPERINGS: dict[str, tuple[str, Tamper, str]] = {
-    "forged signature": ("a record's signature replaced", _flip_signature, "bad signature"),
-    "edited record": ("a contribution's title rewritten", _edit_title, "bad signature"),
-    "dropped record": (
-        "a record removed from block 1",
-        _drop_record,
-        "block 1: records_root does not match",
-    ),
-    "reordered blocks": ("blocks 3 and 4 swapped", _reorder, "expected block 3, got block 4"),
+TAMPERINGS: dict[str, tuple[str, Tamper, Rule]] = {
+    "forged signature": ("a record's signature replaced", _flip_signature, Rule.SIGNATURE),
+    "edited record": ("a contribution's title rewritten", _edit_title, Rule.SIGNATURE),
+    "dropped record": ("a record removed from block 1", _drop_record, Rule.RECORDS_ROOT),
+    "reordered blocks": ("blocks 3 and 4 swapped", _reorder, Rule.HEIGHT),
     "swapped certificate": (
         "the tip's certificate replaced by the previous block's",
         _swap_certificate,
-        "tip commit certificate: certificate is for height",
+        Rule.TIP_COMMIT,
     ),
 }
+"""Each tampering, and the rule an audit must find broken."""
 
 
 def tamper_bundle(source: Path, out: Path, tamper: Tamper) -> None:
@@ -187,19 +185,9 @@ def tamper_bundle(source: Path, out: Path, tamper: Tamper) -> None:
         write_bundle(f, opened.genesis, blocks, commit)
 
 
-def audit_bundle(path: Path) -> str | None:
+def audit_of(path: Path) -> Failure | None:
     """The failure an audit of `path` finds, or None when the ledger is intact."""
-    try:
-        opened = open_bundle(path)
-        report, _ = audit(
-            opened.genesis,
-            opened.raw_blocks(),
-            lambda: opened.commit,
-            apply=commons_rules(opened.genesis),
-        )
-    except Exception as e:  # noqa: BLE001 - a demo shows every failure as text
-        return str(e)
-    return report.failure
+    return audit_bundle(path, rules=commons_rules).failure
 
 
 @click.command()
@@ -259,11 +247,11 @@ def _demo(where: Path, *, kept: bool) -> int:
         + ", ".join(f"{n} {b}" for n, b in balances.items())
     )
     console.print(f"3. Exported the ledger to {bundle}")
-    failure = audit_bundle(bundle)
+    failure = audit_of(bundle)
     all_ok = failure is None and outcome == "Executed" and balances["linus"] == 105
     console.print(
         "4. Audited the bundle from genesis: "
-        + ("[green]intact[/]" if failure is None else f"[red]{failure}")
+        + ("[green]intact[/]" if failure is None else f"[red]{failure.message}")
     )
     verify_record_proof(RecordProof.decode(proof.encode()), genesis)
     prefix = built.parser.id.hex()[:16]
@@ -272,11 +260,12 @@ def _demo(where: Path, *, kept: bool) -> int:
     for name, (what, tamper, expected) in TAMPERINGS.items():
         copy = where / f"tampered-{name.replace(' ', '-')}.bundle"
         tamper_bundle(bundle, copy, tamper)
-        found = audit_bundle(copy)
-        caught = found is not None and expected in found
+        found = audit_of(copy)
+        caught = found is not None and found.rule is expected
         all_ok = all_ok and caught
         mark = "[green]caught[/]" if caught else "[red]MISSED[/]"
-        console.print(f"   {mark} {name}: {what}\n          → {found}", soft_wrap=True)
+        said = "nothing" if found is None else f"{found.message} (PROTOCOL §{found.rule.section})"
+        console.print(f"   {mark} {name}: {what}\n          → {said}", soft_wrap=True)
     all_ok = all_ok and network_ok
     took = time.monotonic() - started
     console.rule(

@@ -22,9 +22,9 @@ from cli.home import output, resolve_home
 from cli.options import force_option, home_option, json_option, out_option
 from cli.output import console, err_console, print_json, progress
 from governance.rules import MEMBER
-from ledger.audit import AuditReport, audit
-from ledger.block import Block, Commit, RawBlock
-from ledger.chain import Applied, Chain
+from ledger.audit import AuditReport, Failure, audit_bundle, audit_store
+from ledger.block import RawBlock
+from ledger.checking import RecordChecker
 from ledger.crypto import public_key_problem
 from ledger.errors import LedgerError, LocalError
 from ledger.files import Bundle, open_bundle, read_limited, write_bundle
@@ -270,18 +270,6 @@ def _verify_into(staging: Path, opened: Bundle, most: int) -> tuple[int, int]:
 
 # audit
 
-_REPORT_FIELDS = (
-    "network_id",
-    "height",
-    "blocks",
-    "records",
-    "signatures",
-    "certificates",
-    "evidence",
-    "state_root",
-    "log_root",
-)
-
 
 @click.command("audit")
 @home_option
@@ -301,20 +289,36 @@ def audit_cmd(
     """Re-verify a ledger from genesis: signatures, feeds, evidence, links, certificates, roots.
 
     With --json the outcome is JSON on stdout whatever it is (a file that is not a bundle, a
-    home without a ledger), with "ok" and "failure"; the exit code is the same as without."""
+    home without a ledger): the report of docs/API.md, with "ok" and a "failure" naming the
+    rule broken; the exit code is the same as without."""
     source = str(bundle if bundle is not None else ledger_path(home))
     try:
         report = _audit(home, bundle, genesis_file)
     except (LedgerError, click.ClickException, OSError) as e:
         if as_json:  # a script reads the outcome from stdout whatever it is
-            failure = e.format_message() if isinstance(e, click.ClickException) else str(e)
-            print_json(
-                {"source": source, "ok": False, **dict.fromkeys(_REPORT_FIELDS), "failure": failure}
-            )
+            print_json({"source": source, **_unaudited(e)})
         raise
-    _print_report(report, source, as_json)
-    if not report.ok:
-        raise IntegrityFailure(report.failure or "")
+    if as_json:
+        print_json({"source": source, **report.to_json()})
+    else:
+        _print_report(report, source)
+    if report.failure is not None:
+        raise IntegrityFailure(report.failure.message)
+
+
+def _unaudited(error: Exception) -> dict[str, Any]:
+    """The --json outcome when there is no ledger to report on: every count null."""
+    if isinstance(error, LedgerError):
+        failure = Failure.of(error).to_json()
+    else:
+        message = error.format_message() if isinstance(error, click.ClickException) else str(error)
+        failure = dict.fromkeys(("rule", "section", "height", "record"))
+        failure["message"] = message
+    fields = (
+        "network_id", "rules", "height", "blocks", "records", "signatures", "certificates",
+        "evidence", "state_root", "log_root",
+    )  # fmt: skip
+    return {"ok": False, **dict.fromkeys(fields), "failure": failure, "checks": []}
 
 
 def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) -> AuditReport:
@@ -322,91 +326,63 @@ def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) ->
         raise click.UsageError("give --home or --bundle, not both")
     expected = read_genesis(genesis_file).network_id if genesis_file else None
     if bundle is not None:
-        opened = open_bundle(bundle)
-        report, _ = _run_audit(
-            opened.genesis,
-            opened.raw_blocks(),
-            lambda: opened.commit,
-            None,
-            expected,
-            bound=bundle_records(bundle),
-        )
-        return report
+        bound = bundle_records(bundle) if bundle.is_file() else None  # else audit_bundle says
+        with _auditing(bound) as (checker, advance):
+            return audit_bundle(
+                bundle,
+                rules=commons_rules,
+                checker=checker,
+                progress=advance,
+                expected_network=expected,
+            )
     missing = _no_ledger(home)
     if missing is not None:
         raise missing
-    try:
-        store = Store.open(ledger_path(home), rules=commons_rules, snapshot=True)
-    except StoreError as e:
-        raise IntegrityFailure(str(e)) from e
-    with store:
-        tip = store.tip.height
-        report, chain = _run_audit(
-            store.genesis,
-            store.raw_blocks(),
-            lambda: store.commit(tip) if tip else None,
-            store.record_count(),
-            expected,
-            on_block=store.check_block,
-        )
-        if report.ok:
-            _check_store_matches(store, chain, report)
-    return report
+    path = ledger_path(home)
+    with Store.open(path, rules=commons_rules, snapshot=True) as store:  # for its record count
+        records = store.record_count()
+    with _auditing(records, known=True) as (checker, advance):
+        try:
+            return audit_store(
+                path,
+                rules=commons_rules,
+                checker=checker,
+                progress=advance,
+                expected_network=expected,
+            )
+        except StoreError as e:
+            raise IntegrityFailure(str(e)) from e
 
 
-def _run_audit(
-    genesis_doc: Genesis,
-    blocks: Iterable[RawBlock],
-    tip_commit: Callable[[], Commit | None],
-    records: int | None,
-    expected: bytes | None,
-    *,
-    bound: int | None = None,
-    on_block: Callable[[Block, Applied], None] | None = None,
-) -> tuple[AuditReport, Chain]:
-    """Audit with a progress bar on a terminal: `records` is their count when known, `bound`
-    at most how many there are when it is not."""
-    with progress("auditing") as bar, record_checker(records or bound) as checker:
-        task = bar.add_task("records", total=records)
-        return audit(
-            genesis_doc,
-            blocks,
-            tip_commit,
-            apply=commons_rules(genesis_doc),
-            checker=checker,
-            expected_network=expected,
-            progress=lambda n: bar.advance(task, n),
-            on_block=on_block,
-        )
+@contextmanager
+def _auditing(
+    records: int | None, *, known: bool = False
+) -> Iterator[tuple[RecordChecker, Callable[[int], None]]]:
+    """A record checker sized for the ledger, and a progress bar on a terminal: `records` is
+    their count when `known`, otherwise at most how many there are."""
+    with progress("auditing") as bar, record_checker(records) as checker:
+        task = bar.add_task("records", total=records if known else None)
+        yield checker, lambda n: bar.advance(task, n)
 
 
-def _check_store_matches(store: Store, chain: Chain, report: AuditReport) -> None:
-    """A store also keeps derived data (state, Merkle nodes): it must agree with the replay."""
-    try:
-        store.check_derived(chain, blocks_checked=True)
-        report.extra_checks.append("stored state, Merkle nodes and lookup tables match the replay")
-    except LedgerError as e:
-        report.failure = f"store: {e}"
-
-
-def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
-    if as_json:
-        values: dict[str, Any] = {name: getattr(report, name) for name in _REPORT_FIELDS}
-        for name in ("network_id", "state_root", "log_root"):
-            values[name] = values[name].hex()
-        print_json({"source": source, "ok": report.ok, **values, "failure": report.failure})
-        return
+def _print_report(report: AuditReport, source: str) -> None:
     console.print(f"audit of {source}")
-    console.print(f"  network id    {report.network_id.hex()}")
+    console.print(f"  network id    {report.network_id.hex()}   (rules {report.rules})")
     console.print(f"  blocks        {report.blocks:,}   (height {report.height})")
     console.print(f"  records       {report.records:,}   signatures {report.signatures:,}")
     console.print(f"  certificates  {report.certificates:,}   evidence {report.evidence:,}")
     console.print(f"  log root      {report.log_root.hex()}")
     console.print(f"  state root    {report.state_root.hex()}")
-    for line in report.extra_checks:
+    for line in report.checks:
         console.print(f"  {line}")
-    if report.ok:
+    if report.failure is None:
         console.print("[green]intact[/]: every check passed")
+    else:
+        f = report.failure
+        where = "" if f.height is None else f" at block {f.height}"
+        if f.record is not None:
+            where += f", record {f.record.hex()}"
+        console.print(f"  broken        rule {f.rule.id} (PROTOCOL §{f.rule.section}){where}")
 
 
 # records

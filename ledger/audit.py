@@ -5,41 +5,174 @@
 every signature, feed link, evidence, block link, certificate, Merkle root, record inclusion
 and state root. Each record's decoding, schema and signature checks are handed to a
 `RecordChecker`, so the shell can spread them over several cores while the chain rules run here.
-The result counts what was checked and, on failure, names the first failing height or record and
-the rule broken.
+`audit_store` and `audit_bundle` do it for a store or a bundle file.
+
+The report is a frozen value: what was checked, and a `Failure` naming the first rule broken (a
+`Rule`, with its PROTOCOL section), the block and the record, as data a program can act on; the
+CLI and the demo only print it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ledger.block import Block, Commit, RawBlock
 from ledger.chain import Applied, Chain
 from ledger.checking import InlineChecker, RecordChecker, checked
 from ledger.errors import InvalidData, LedgerError
+from ledger.files import open_bundle
 from ledger.genesis import Genesis
 from ledger.records import Equivocation
+from ledger.rulebook import Rule
 from ledger.state import Apply, no_transition
+from ledger.store import Rules, Store
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """The first rule a ledger breaks: which (and its PROTOCOL section), where, and in words."""
+
+    rule: Rule
+    message: str
+    height: int | None = None
+    """The block that breaks it; None for the genesis or the bundle's framing."""
+    record: bytes | None = None
+    """The record that breaks it, when one does."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id,
+            "section": self.rule.section,
+            "height": self.height,
+            "record": None if self.record is None else self.record.hex(),
+            "message": self.message,
+        }
+
+    @classmethod
+    def of(cls, error: LedgerError, height: int | None = None) -> Failure:
+        """The failure an error describes; `height` where the error does not say."""
+        if not isinstance(error, InvalidData):  # a store's derived data, not the protocol
+            return cls(rule=Rule.STORE, message=str(error), height=height)
+        where = error.height if error.height is not None else height
+        return cls(rule=error.rule, message=str(error), height=where, record=error.record)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditReport:
+    """What an audit checked and what it found: `failure` is None when the ledger is intact."""
+
     network_id: bytes
-    height: int = 0
-    blocks: int = 0
-    records: int = 0
-    signatures: int = 0
-    certificates: int = 0
-    evidence: int = 0
-    state_root: bytes = b""
-    log_root: bytes = b""
-    failure: str | None = None
-    extra_checks: list[str] = field(default_factory=list)
+    rules: str
+    height: int
+    blocks: int
+    records: int
+    signatures: int
+    certificates: int
+    evidence: int
+    state_root: bytes
+    log_root: bytes
+    failure: Failure | None
+    checks: tuple[str, ...] = ()
+    """What was checked beyond the protocol's rules (a store's derived data)."""
 
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as `commons audit --json` prints it (schema in docs/API.md)."""
+        return {
+            "ok": self.ok,
+            "network_id": self.network_id.hex(),
+            "rules": self.rules,
+            "height": self.height,
+            "blocks": self.blocks,
+            "records": self.records,
+            "signatures": self.signatures,
+            "certificates": self.certificates,
+            "evidence": self.evidence,
+            "state_root": self.state_root.hex(),
+            "log_root": self.log_root.hex(),
+            "failure": None if self.failure is None else self.failure.to_json(),
+            "checks": list(self.checks),
+        }
+
+
+@dataclass(slots=True)
+class _Tally:
+    blocks: int = 0
+    records: int = 0
+    certificates: int = 0
+    evidence: int = 0
+    at: int | None = None
+    """The block being checked, while one is."""
+
+
+def audit_bundle(
+    path: Path,
+    *,
+    rules: Rules,
+    checker: RecordChecker | None = None,
+    progress: Callable[[int], None] | None = None,
+    expected_network: bytes | None = None,
+) -> AuditReport:
+    """Audit the bundle at `path` under the rules its genesis names (`rules` gives them).
+    Raises InputFileError when it cannot be read, and InvalidData when it has no readable
+    genesis (there is no ledger to report on); every later failure is in the report."""
+    opened = open_bundle(path)
+    try:
+        apply = rules(opened.genesis)
+    except InvalidData:
+        opened.close()
+        raise
+    report, _ = audit(
+        opened.genesis,
+        opened.raw_blocks(),
+        lambda: opened.commit,
+        apply=apply,
+        checker=checker,
+        progress=progress,
+        expected_network=expected_network,
+    )
+    return report
+
+
+def audit_store(
+    path: Path,
+    *,
+    rules: Rules,
+    checker: RecordChecker | None = None,
+    progress: Callable[[int], None] | None = None,
+    expected_network: bytes | None = None,
+) -> AuditReport:
+    """Audit the SQLite store at `path`: its blocks from genesis, then everything it keeps
+    beside them (state, Merkle nodes, lookup tables) against the replay. Raises StoreError when
+    it cannot be opened as a store at all."""
+    with Store.open(path, rules=rules, snapshot=True) as store:
+        tip = store.tip.height
+        report, chain = audit(
+            store.genesis,
+            store.raw_blocks(),
+            lambda: store.commit(tip) if tip else None,
+            apply=rules(store.genesis),
+            checker=checker,
+            progress=progress,
+            expected_network=expected_network,
+            on_block=store.check_block,
+        )
+        if not report.ok:
+            return report
+        try:
+            store.check_derived(chain, blocks_checked=True)
+        except LedgerError as e:
+            return dataclasses.replace(report, failure=Failure.of(e))
+        return dataclasses.replace(
+            report, checks=("stored state, Merkle nodes and lookup tables match the replay",)
+        )
 
 
 def audit(
@@ -57,38 +190,50 @@ def audit(
     bundle reads it last). `on_block` sees each block with what applying it changed (a store
     compares what it derived from the block). Never raises for bad data: the report says what
     failed."""
-    report = AuditReport(network_id=genesis.network_id)
     chain = Chain(genesis, apply=apply)
+    tally = _Tally()
+    failure = None
     if expected_network is not None and expected_network != genesis.network_id:
-        report.failure = (
-            f"genesis: network id {genesis.network_id.hex()} is not the expected "
-            f"{expected_network.hex()}"
+        failure = Failure(
+            rule=Rule.NETWORK,
+            message=f"genesis: network id {genesis.network_id.hex()} is not the expected "
+            f"{expected_network.hex()}",
         )
-        return report, chain
-    try:
-        _replay(
-            chain,
-            report,
-            blocks=blocks,
-            tip_commit=tip_commit,
-            checker=checker or InlineChecker(),
-            progress=progress,
-            on_block=on_block,
-        )
-    except LedgerError as e:
-        report.failure = str(e) if _names_place(e) else f"after block {chain.tip.height}: {e}"
-    finally:
-        if isinstance(blocks, Generator):
-            blocks.close()  # e.g. a bundle's file, when the replay stopped early
-    report.height = chain.tip.height
-    report.state_root = chain.state.root()
-    report.log_root = chain.log.root()
+    else:
+        try:
+            _replay(
+                chain,
+                tally,
+                blocks=blocks,
+                tip_commit=tip_commit,
+                checker=checker or InlineChecker(),
+                progress=progress,
+                on_block=on_block,
+            )
+        except LedgerError as e:
+            failure = Failure.of(e, tally.at)
+        finally:
+            if isinstance(blocks, Generator):
+                blocks.close()  # e.g. a bundle's file, when the replay stopped early
+    report = AuditReport(
+        network_id=genesis.network_id,
+        rules=genesis.rules,
+        height=chain.tip.height,
+        blocks=tally.blocks,
+        records=tally.records,
+        signatures=tally.records,
+        certificates=tally.certificates,
+        evidence=tally.evidence,
+        state_root=chain.state.root(),
+        log_root=chain.log.root(),
+        failure=failure,
+    )
     return report, chain
 
 
 def _replay(
     chain: Chain,
-    report: AuditReport,
+    tally: _Tally,
     *,
     blocks: Iterable[RawBlock],
     tip_commit: Callable[[], Commit | None],
@@ -98,35 +243,36 @@ def _replay(
 ) -> None:
     items = ((raw, None) for raw in blocks)
     for block, records_checked, _ in checked(items, checker, chain.network_id):
+        tally.at = chain.tip.height + 1
         applied = chain.append(block, signatures_checked=records_checked)
+        tally.at = chain.tip.height
         if on_block is not None:
             on_block(block, applied)
-        _count(report, block)
+        tally.at = None
+        _count(tally, block)
         if progress is not None:
             progress(len(block.records))
     commit = tip_commit()
     if chain.tip.height > 0:
+        height = chain.tip.height
         if commit is None:
-            raise _Found(f"block {chain.tip.height}: the tip has no commit certificate")
+            raise InvalidData(
+                f"block {height}: the tip has no commit certificate",
+                rule=Rule.TIP_COMMIT,
+                height=height,
+            )
         try:
             chain.verify_commit(commit)
         except LedgerError as e:
-            raise _Found(f"block {chain.tip.height}: tip commit certificate: {e}") from e
-        report.certificates += 1
+            raise InvalidData(
+                f"block {height}: tip commit certificate: {e}", rule=Rule.TIP_COMMIT, height=height
+            ) from e
+        tally.certificates += 1
 
 
-class _Found(InvalidData):
-    pass
-
-
-def _names_place(error: LedgerError) -> bool:
-    return str(error).startswith(("block ", "expected block", "after block"))
-
-
-def _count(report: AuditReport, block: Block) -> None:
-    report.blocks += 1
-    report.records += len(block.records)
-    report.signatures += len(block.records)
-    report.evidence += sum(isinstance(r.body, Equivocation) for r in block.records)
+def _count(tally: _Tally, block: Block) -> None:
+    tally.blocks += 1
+    tally.records += len(block.records)
+    tally.evidence += sum(isinstance(r.body, Equivocation) for r in block.records)
     if block.header.last_commit is not None:
-        report.certificates += 1
+        tally.certificates += 1

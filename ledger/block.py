@@ -25,6 +25,7 @@ from ledger.crypto import (
 )
 from ledger.errors import InvalidData, SchemaError
 from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
+from ledger.rulebook import Rule
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 Known = Callable[[bytes], Record | None]
@@ -39,6 +40,8 @@ MAX_BLOCK_BYTES = 32 * 1024 * 1024
 
 class CertificateError(InvalidData):
     """A commit certificate or precommit does not certify what it claims."""
+
+    rule = Rule.CERTIFICATE
 
 
 class BlockError(InvalidData):
@@ -344,7 +347,12 @@ class RawBlock:
                 schema.bounded_bytes(raw, "block record", 1, MAX_EVIDENCE_BYTES)
                 records.append(decode_record(raw))
             except InvalidData as e:
-                raise BlockError(f"block {self.header.height} record #{index}: {e}") from e
+                raise BlockError(
+                    f"block {self.header.height} record #{index}: {e}",
+                    rule=Rule.RECORD_SCHEMA if e.rule is Rule.SCHEMA else e.rule,
+                    height=self.header.height,
+                    record=sha256(raw),
+                ) from e
         return Block(header=self.header, records=tuple(records))
 
     def encode(self) -> bytes:

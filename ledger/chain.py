@@ -21,6 +21,7 @@ from ledger.feed import extend
 from ledger.genesis import Genesis
 from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of, root_of_hashes
 from ledger.records import Equivocation, Record
+from ledger.rulebook import Rule
 from ledger.state import Apply, LedgerState, double_vote_key, no_transition
 from ledger.vote_evidence import DoubleVote
 
@@ -147,15 +148,23 @@ class Chain:
     def _check_header(self, header: Header) -> Header:
         h = header.height
         if h != self.tip.height + 1:
-            raise BlockError(f"expected block {self.tip.height + 1}, got block {h}")
+            raise BlockError(
+                f"expected block {self.tip.height + 1}, got block {h}", rule=Rule.HEIGHT, height=h
+            )
         if header.prev != self.tip.block_id:
-            raise BlockError(f"block {h}: prev does not link to block {self.tip.height}")
+            raise _broken(Rule.PREV, h, f"prev does not link to block {self.tip.height}")
         if header.validators_hash != self.state.validators("next").hash:
-            raise BlockError(f"block {h}: validators_hash is not the hash of the height's set")
+            raise _broken(
+                Rule.VALIDATORS_HASH, h, "validators_hash is not the hash of the height's set"
+            )
         if header.next_validators_hash != self.state.validators("after").hash:
-            raise BlockError(f"block {h}: next_validators_hash is not the next height's set")
+            raise _broken(
+                Rule.NEXT_VALIDATORS_HASH, h, "next_validators_hash is not the next height's set"
+            )
         if self.state.validators("next").power(header.proposer) == 0:
-            raise BlockError(f"block {h}: proposer {header.proposer.hex()[:16]} is not a validator")
+            raise _broken(
+                Rule.PROPOSER, h, f"proposer {header.proposer.hex()[:16]} is not a validator"
+            )
         if header.last_commit is None:
             expected_time = self.genesis.time
         else:
@@ -165,19 +174,25 @@ class Chain:
                     self.network_id, previous, height=h - 1, block_id=self.tip.block_id
                 )
             except CertificateError as e:
-                raise BlockError(f"block {h}: last_commit: {e}") from e
+                raise _broken(Rule.LAST_COMMIT, h, f"last_commit: {e}") from e
             for key, at, _ in header.last_commit.votes:
                 if at <= self.tip.time:
-                    raise BlockError(
-                        f"block {h}: precommit by {key.hex()[:16]} has timestamp {at}, not after "
-                        f"block {h - 1}'s time {self.tip.time}"
+                    raise _broken(
+                        Rule.COMMIT_AFTER_BLOCK,
+                        h,
+                        f"precommit by {key.hex()[:16]} has timestamp {at}, not after "
+                        f"block {h - 1}'s time {self.tip.time}",
                     )
             expected_time = header.last_commit.median_time(previous)
         if header.time != expected_time:
-            raise BlockError(f"block {h}: time {header.time} is not the BFT time {expected_time}")
+            raise _broken(
+                Rule.BFT_TIME, h, f"time {header.time} is not the BFT time {expected_time}"
+            )
         limit = self.state.param("max_block_records")
         if header.record_count > limit:
-            raise BlockError(f"block {h}: {header.record_count} records exceed the limit {limit}")
+            raise _broken(
+                Rule.RECORD_LIMIT, h, f"{header.record_count} records exceed the limit {limit}"
+            )
         return header
 
     @contextlib.contextmanager
@@ -215,7 +230,12 @@ class Chain:
                 elif isinstance(record.body, DoubleVote):
                     self._record_double_vote(record.body, record.id)
             except InvalidData as e:
-                raise BlockError(f"block {header.height} record {record.id.hex()}: {e}") from e
+                raise BlockError(
+                    f"block {header.height} record {record.id.hex()}: {e}",
+                    rule=_RECORD_RULES.get(e.rule, e.rule),
+                    height=header.height,
+                    record=record.id,
+                ) from e
             self.state.set_feed_head(record.author, head)
             leaf = leaf_hash(record.raw)
             leaves.append(leaf)
@@ -235,7 +255,8 @@ class Chain:
         author, seq = evidence.author, evidence.seq
         if self.state.has_evidence(author, seq):
             raise BlockError(
-                f"evidence for author {author.hex()[:16]} seq {seq} is already recorded"
+                f"evidence for author {author.hex()[:16]} seq {seq} is already recorded",
+                rule=Rule.EVIDENCE_ONCE,
             )
         self.state.mark_evidence(author, seq, evidence_id)
 
@@ -246,22 +267,33 @@ class Chain:
             raise BlockError(
                 f"evidence of validator {evidence.validator.hex()[:16]}'s double "
                 f"{evidence.vote_type} at height {evidence.height} round {evidence.round} is "
-                "already recorded"
+                "already recorded",
+                rule=Rule.EVIDENCE_ONCE,
             )
         self.state.put(key, evidence_id)
 
     def _check_roots(self, header: Header, leaves: list[bytes]) -> None:
         h = header.height
         if root_of_hashes(leaves) != header.records_root:
-            raise BlockError(f"block {h}: records_root does not match its records")
+            raise _broken(Rule.RECORDS_ROOT, h, "records_root does not match its records")
         if header.log_size != self.log.size:
-            raise BlockError(f"block {h}: log_size {header.log_size}, expected {self.log.size}")
+            raise _broken(Rule.LOG, h, f"log_size {header.log_size}, expected {self.log.size}")
         if header.log_root != self.log.root():
-            raise BlockError(f"block {h}: log_root does not match the log of all records")
+            raise _broken(Rule.LOG, h, "log_root does not match the log of all records")
         if header.new_validators != self.state.validator_change:
-            raise BlockError(f"block {h}: new_validators differs from the state transition's")
+            raise _broken(
+                Rule.NEW_VALIDATORS, h, "new_validators differs from the state transition's"
+            )
         if header.state_root != self.state.root():
-            raise BlockError(f"block {h}: state_root does not match the state after the block")
+            raise _broken(Rule.STATE_ROOT, h, "state_root does not match the state after the block")
+
+
+def _broken(rule: Rule, height: int, what: str) -> BlockError:
+    return BlockError(f"block {height}: {what}", rule=rule, height=height)
+
+
+_RECORD_RULES = {Rule.SCHEMA: Rule.RECORD_SCHEMA}
+"""A record's own rules, where the error alone names a general one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

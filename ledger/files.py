@@ -56,6 +56,7 @@ from ledger.errors import (
     WrongPassphrase,
 )
 from ledger.genesis import MAX_GENESIS_BYTES, Genesis
+from ledger.rulebook import Rule
 
 KEY_FORMAT = "commons-key-v1"
 SCRYPT_N = 2**17  # 128 MiB, about half a second: OWASP's floor for scrypt
@@ -424,17 +425,18 @@ def write_bundle(
     """Write a bundle to `out` (from `output_file`, which makes it appear all at once); return
     the number of blocks written."""
     out.write(BUNDLE_MAGIC)
-    out.write(_frame("genesis", genesis.to_json()))
+    out.write(bundle_frame("genesis", genesis.to_json()))
     count = 0
     for block in blocks:
-        out.write(_frame("block", block.encode()))
+        out.write(bundle_frame("block", block.encode()))
         count += 1
     if commit is not None:
-        out.write(_frame("commit", encode_commit(commit)))
+        out.write(bundle_frame("commit", encode_commit(commit)))
     return count
 
 
-def _frame(kind: str, data: bytes) -> bytes:
+def bundle_frame(kind: str, data: bytes) -> bytes:
+    """One frame of a bundle (PROTOCOL §12): a 4-byte big-endian length, then {kind, data}."""
     body = codec.encode({"kind": kind, "data": data})
     return len(body).to_bytes(4, "big") + body
 
@@ -472,7 +474,7 @@ class Bundle:
             try:
                 item = next(frames, None)
             except DecodeError as e:
-                raise DecodeError(f"after block {read}: {e}") from e
+                raise DecodeError(f"after block {read}: {e}", rule=Rule.BUNDLE) from e
             if item is None:
                 return
             kind, data = item
@@ -485,8 +487,11 @@ class Bundle:
                 else:
                     raise DecodeError(f"bundle has a second {kind} frame")
             except InvalidData as e:
-                what = f"block {read + 1}" if kind == "block" else f"after block {read}"
-                raise DecodeError(f"{what}: {e}") from e
+                if kind == "block":
+                    raise DecodeError(
+                        f"block {read + 1}: {e}", rule=Rule.BLOCK_ENCODING, height=read + 1
+                    ) from e
+                raise DecodeError(f"after block {read}: {e}", rule=Rule.BUNDLE) from e
             read += 1
             yield block
 
@@ -513,39 +518,46 @@ def open_bundle(path: Path) -> Bundle:
     if genesis is None:
         frames.close()
         f.close()
-        raise DecodeError(f"bundle {path} does not start with a genesis")
+        raise DecodeError(f"bundle {path} does not start with a genesis", rule=Rule.BUNDLE)
     return Bundle(genesis=genesis, _frames=frames, _end=[])
 
 
 def _frames(f: BinaryIO, path: Path) -> Generator[tuple[str, bytes], None, None]:
     with f:
         if f.read(len(BUNDLE_MAGIC)) != BUNDLE_MAGIC:
-            raise DecodeError(f"{path} is not a Commons bundle")
+            raise DecodeError(f"{path} is not a Commons bundle", rule=Rule.BUNDLE)
         seen_commit = False
         index = 0
         while head := f.read(4):
             if len(head) < 4:
-                raise DecodeError(f"bundle {path} ends inside a frame length")
+                raise DecodeError(f"bundle {path} ends inside a frame length", rule=Rule.BUNDLE)
             size = int.from_bytes(head, "big")
             if size > MAX_FRAME_BYTES:
-                raise DecodeError(f"bundle frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
+                raise DecodeError(
+                    f"bundle frame of {size} bytes exceeds {MAX_FRAME_BYTES}", rule=Rule.BUNDLE
+                )
             body = f.read(size)
             if len(body) < size:
                 raise DecodeError(
-                    f"bundle {path} is truncated: a frame lacks {size - len(body)} bytes"
+                    f"bundle {path} is truncated: a frame lacks {size - len(body)} bytes",
+                    rule=Rule.BUNDLE,
                 )
             if seen_commit:
-                raise DecodeError(f"bundle {path} has frames after its final commit")
+                raise DecodeError(
+                    f"bundle {path} has frames after its final commit", rule=Rule.BUNDLE
+                )
             try:
                 m = codec.decode(body, max_size=MAX_FRAME_BYTES)
                 schema.exact_keys(m, "bundle frame", frozenset({"kind", "data"}), frozenset())
             except InvalidData as e:
-                raise DecodeError(f"bundle {path}: frame {index} is malformed: {e}") from e
+                raise DecodeError(
+                    f"bundle {path}: frame {index} is malformed: {e}", rule=Rule.BUNDLE
+                ) from e
             index += 1
             kind = m["kind"]
             if kind not in _FRAME_KINDS or type(m["data"]) is not bytes:
-                raise DecodeError(f"bundle frame of unknown kind {kind!r}")
+                raise DecodeError(f"bundle frame of unknown kind {kind!r}", rule=Rule.BUNDLE)
             if kind == "genesis" and len(m["data"]) > MAX_GENESIS_BYTES:
-                raise DecodeError("bundle genesis frame is too large")
+                raise DecodeError("bundle genesis frame is too large", rule=Rule.BUNDLE)
             seen_commit = kind == "commit"
             yield kind, m["data"]

@@ -9,6 +9,7 @@ MessagePack encoding of the same content, so JSON formatting does not change the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,13 @@ from typing import Any
 from ledger import codec, jsontext, schema
 from ledger.crypto import PUBLIC_KEY_BYTES, sha256
 from ledger.errors import DecodeError, SchemaError
+from ledger.rulebook import Rule
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 FORMAT = "commons-genesis-v1"
+LEDGER_RULES = "ledger-v1"
+"""The rules identifier of a network that runs the ledger's rules alone (PROTOCOL §8, §11)."""
+_RULES_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 MAX_MEMBERS = 10_000
 MAX_GENESIS_BYTES = 4 * 1024 * 1024
 
@@ -66,6 +71,9 @@ class Member:
 class Genesis:
     name: str
     time: int
+    rules: str
+    """Which state transition the network runs on top of the ledger's rules (PROTOCOL §11): a
+    verifier needs it to recompute state roots, and it is part of the network id."""
     members: tuple[Member, ...]
     validators: ValidatorSet
     params: Mapping[str, Param]
@@ -75,6 +83,10 @@ class Genesis:
     def __post_init__(self) -> None:
         schema.text(self.name, "genesis.name", 1, 64)
         schema.integer(self.time, "genesis.time", 0, schema.MAX_INT)
+        if type(self.rules) is not str or not _RULES_NAME.fullmatch(self.rules):
+            raise SchemaError(
+                f"genesis.rules must be 1..64 of a-z, 0-9, '.' and '-', got {self.rules!r:.80}"
+            )
         keys = [m.key for m in self.members]
         if keys != sorted(set(keys)):
             raise SchemaError("genesis members must be sorted by key and distinct")
@@ -100,6 +112,7 @@ class Genesis:
             "format": FORMAT,
             "name": self.name,
             "time": self.time,
+            "rules": self.rules,
             "members": tuple(
                 {"name": m.name, "key": m.key, "tokens": m.tokens} for m in self.members
             ),
@@ -127,6 +140,7 @@ class Genesis:
         return cls(
             name=m["name"],
             time=m["time"],
+            rules=m["rules"],
             members=tuple(members),
             validators=ValidatorSet.from_wire(m["validators"]),
             params=params,
@@ -143,8 +157,13 @@ class Genesis:
         """A genesis from its JSON form; DecodeError or SchemaError saying what is wrong with
         `what` (the name of the file for the user) otherwise."""
         if len(data) > MAX_GENESIS_BYTES:
-            raise DecodeError(f"{what} of {len(data)} bytes exceeds {MAX_GENESIS_BYTES}")
-        doc = jsontext.parse(data, what, max_depth=MAX_JSON_DEPTH)
+            raise DecodeError(
+                f"{what} of {len(data)} bytes exceeds {MAX_GENESIS_BYTES}", rule=Rule.GENESIS
+            )
+        try:
+            doc = jsontext.parse(data, what, max_depth=MAX_JSON_DEPTH)
+        except DecodeError as e:
+            raise DecodeError(str(e), rule=Rule.GENESIS) from e
         try:
             schema.exact_keys(doc, "the document", _FIELDS, frozenset())
             members = []
@@ -161,10 +180,10 @@ class Genesis:
                 {**doc, "members": tuple(members), "validators": tuple(validators)}
             )
         except SchemaError as e:
-            raise SchemaError(f"{what}: {e}") from e
+            raise SchemaError(f"{what}: {e}", rule=Rule.GENESIS) from e
 
 
-_FIELDS = frozenset({"format", "name", "time", "members", "validators", "params"})
+_FIELDS = frozenset({"format", "name", "time", "rules", "members", "validators", "params"})
 _MEMBER_FIELDS = frozenset({"name", "key", "tokens"})
 _PARAM_FIELDS = frozenset({"value", "min", "max"})
 MAX_JSON_DEPTH = 4
@@ -195,11 +214,13 @@ def make_genesis(
     members: Mapping[bytes, tuple[str, int]],
     validators: Mapping[bytes, int],
     params: Mapping[str, Param] | None = None,
+    rules: str = LEDGER_RULES,
 ) -> Genesis:
     """A genesis with the ledger's default parameters, overridden or extended by `params`."""
     return Genesis(
         name=name,
         time=time,
+        rules=rules,
         members=tuple(Member(name=n, key=k, tokens=t) for k, (n, t) in sorted(members.items())),
         validators=ValidatorSet.of(validators),
         params={**LEDGER_PARAMS, **(params or {})},

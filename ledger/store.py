@@ -49,8 +49,8 @@ from ledger.block import (
 from ledger.chain import Applied, Chain, Tip
 from ledger.checking import RecordChecker, checked
 from ledger.crypto import sha256
-from ledger.errors import LedgerError, LocalError
-from ledger.genesis import Genesis
+from ledger.errors import LedgerError, LocalError, UnknownRules
+from ledger.genesis import LEDGER_RULES, Genesis
 from ledger.merkle import MerkleLog, NodeSource, consistency_proof, inclusion_proof, leaf_hash
 from ledger.proof import CertifiedHeader, RecordProof
 from ledger.records import MAX_SEQ, Record, decode_record
@@ -67,7 +67,11 @@ Rules = Callable[[Genesis], Apply]
 
 
 def ledger_only(genesis: Genesis) -> Apply:
-    """The ledger's own rules alone, with no governance."""
+    """The ledger's own rules alone, with no governance: for a genesis that says so."""
+    if genesis.rules != LEDGER_RULES:
+        raise UnknownRules(
+            f"the genesis runs rules {genesis.rules!r}; the ledger alone runs {LEDGER_RULES!r}"
+        )
     return no_transition
 
 
@@ -416,9 +420,7 @@ class Store:
                 raise StoreError(f"store {self.path} is damaged: node value {key!r} is not bytes")
         return {key[len("node:") :]: value for key, value in rows}
 
-    def set_node_values(
-        self, changes: Mapping[str, bytes | None], *, fsync: bool = True
-    ) -> None:
+    def set_node_values(self, changes: Mapping[str, bytes | None], *, fsync: bool = True) -> None:
         """Store each value (None: no value) under its name, all in one transaction. With
         `fsync` (synchronous=FULL) they are on disk before this returns; without, they survive
         the process being killed at once, and a power cut from the next write with `fsync` (a

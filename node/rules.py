@@ -10,8 +10,10 @@ from collections.abc import Mapping
 
 from governance.params import GOVERNANCE_PARAMS
 from governance.rules import Governance
-from ledger.genesis import Genesis, Param, make_genesis
+from ledger.errors import UnknownRules
+from ledger.genesis import LEDGER_RULES, Genesis, Param, make_genesis
 from ledger.state import Apply
+from ledger.store import Rules, ledger_only
 
 DEFAULT_PARAMS: dict[str, Param] = {
     **make_genesis(name="defaults", time=0, members={}, validators={bytes(32): 1}).params,
@@ -20,9 +22,20 @@ DEFAULT_PARAMS: dict[str, Param] = {
 """Every parameter of a Commons network with its default value and hard bounds."""
 
 
+GOVERNANCE_RULES = "commons-governance-v1"
+"""The rules identifier of a Commons network: the ledger's rules with governance (§15)."""
+
+RULES: dict[str, Rules] = {GOVERNANCE_RULES: Governance, LEDGER_RULES: ledger_only}
+"""Every rules identifier this version runs, with its state transition."""
+
+
 def commons_rules(genesis: Genesis) -> Apply:
-    """The state transition of the network that `genesis` starts."""
-    return Governance(genesis)
+    """The state transition of the network that `genesis` starts, as its `rules` names it."""
+    rules = RULES.get(genesis.rules)
+    if rules is None:
+        known = ", ".join(sorted(RULES))
+        raise UnknownRules(f"the genesis runs rules {genesis.rules!r}; this version runs {known}")
+    return rules(genesis)
 
 
 def commons_genesis(
@@ -40,4 +53,5 @@ def commons_genesis(
         members=members,
         validators=validators,
         params={**GOVERNANCE_PARAMS, **(params or {})},
+        rules=GOVERNANCE_RULES,
     )

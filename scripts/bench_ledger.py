@@ -466,8 +466,8 @@ def run_audit(rules: str, path: Path, profile: bool) -> AuditResult:
                     on_block=store.check_block,
                 )
             replayed = time.perf_counter()
-            if not report.ok:
-                raise SystemExit(f"audit failed: {report.failure}")
+            if report.failure is not None:
+                raise SystemExit(f"audit failed: {report.failure.message}")
             store.check_derived(chain, blocks_checked=True)
             derived = time.perf_counter()
         after = os.times()
@@ -691,9 +691,6 @@ def main() -> None:
     print(f"  audit   {times.memory.rates()}  (the first quarter includes Store.open and the pool)")
     if args.keep is not None:
         print(f"\nkept {home}: try `commons audit --home {home} --genesis {home}/genesis.json`")
-        if rules != RULES[0]:
-            print(f"(built under --rules {rules}: the CLI applies {RULES[0]}'s rules and will find "
-                  "other state roots)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -363,7 +363,7 @@ def read_bundle(path: Path) -> tuple[Genesis, list[Block], Commit | None]:
 
 def export_blocks(ledger: Ledger) -> tuple[list[Block], Commit]:
     """The ledger's blocks and tip certificate as a tamperer would start from them."""
-    with Store.open(ledger.path) as store:
+    with Store.open(ledger.path, rules=commons_rules) as store:
         blocks = list(store.blocks())
         commit = store.commit(store.tip.height)
     assert commit is not None

@@ -59,6 +59,7 @@ from ledger.merkle import root_of
 from ledger.records import Contribution, Equivocation, Identity, Record
 from ledger.state import LedgerState
 from ledger.store import Store
+from node.rules import commons_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SKEW = LEDGER_PARAMS["max_skew_ms"].value
@@ -321,7 +322,7 @@ def test_tip_certificate_signed_at_or_before_its_block_time_is_refused(tmp_path:
     (DESIGN.md "Blocks"), and the next block, which must carry that certificate as last_commit, is
     then refused forever: the store holds a certificate that can never be used."""
     ledger = build_standard(tmp_path / "home", validators="four")
-    with Store.open(ledger.path) as store:
+    with Store.open(ledger.path, rules=commons_rules) as store:
         builder = Builder(ledger.genesis, ledger.keys, store=store)
         builder.last_commit = ledger.commits[-1]
         block = builder.propose([])
@@ -556,7 +557,7 @@ def test_evidence_at_most_once_per_author_and_seq_across_blocks(at2: Tip2) -> No
 
 def test_refused_block_leaves_the_store_unchanged(tmp_path: Path) -> None:
     ledger = build_standard(tmp_path / "home", validators="four")
-    with Store.open(ledger.path) as store:
+    with Store.open(ledger.path, rules=commons_rules) as store:
         before = snapshot(store.chain)
         builder = Builder(ledger.genesis, ledger.keys, store=store)
         builder.last_commit = ledger.commits[-1]
@@ -568,7 +569,7 @@ def test_refused_block_leaves_the_store_unchanged(tmp_path: Path) -> None:
         with pytest.raises(CertificateError, match="not more than 2/3"):
             store.append(good, builder.certify(good, [V4]))
         assert snapshot(store.chain) == before
-    with Store.open(ledger.path) as reopened:
+    with Store.open(ledger.path, rules=commons_rules) as reopened:
         assert snapshot(reopened.chain) == before
         assert reopened.block(ledger.tip + 1) is None
 
@@ -673,7 +674,10 @@ def test_stores_built_from_the_same_inputs_are_identical(tmp_path: Path) -> None
     one = build_standard(tmp_path / "one", validators="four")
     two = build_standard(tmp_path / "two", validators="four")
     assert [b.id for b in one.blocks] == [b.id for b in two.blocks]
-    with Store.open(one.path) as a, Store.open(two.path) as b:
+    with (
+        Store.open(one.path, rules=commons_rules) as a,
+        Store.open(two.path, rules=commons_rules) as b,
+    ):
         assert a.chain.state.root() == b.chain.state.root() == one.blocks[-1].header.state_root
 
 

@@ -48,7 +48,7 @@ from cli.ledger_cmds import LEDGER_FILE
 from cli.main import main
 from ledger import checking, codec
 from ledger import store as store_module
-from ledger.audit import AuditReport, audit
+from ledger.audit import AuditReport, Failure, audit
 from ledger.block import (
     Block,
     BlockError,
@@ -94,6 +94,7 @@ from ledger.records import (
     decode_record,
     sign_record,
 )
+from ledger.rulebook import Rule
 from ledger.schema import MAX_INT
 from ledger.store import Store, StoreError
 from ledger.vote_evidence import MAX_ROUND, PRECOMMIT, VOTE_TYPES, DoubleVote
@@ -1107,8 +1108,11 @@ def test_audit_of_a_forged_record_in_a_store_is_the_same_inline_and_on_workers(
                 store.genesis, store.raw_blocks(), store.commit(9), checker
             ),
         )
-    assert report.failure == (
-        f"block 6 record {sha256(raw).hex()}: bad signature by {history.who(record)}"
+    assert report.failure == Failure(
+        rule=Rule.SIGNATURE,
+        message=f"block 6 record {sha256(raw).hex()}: bad signature by {history.who(record)}",
+        height=6,
+        record=sha256(raw),
     )
     assert (report.height, report.blocks) == (5, 5)
 
@@ -1126,7 +1130,9 @@ def test_audit_of_a_damaged_store_is_the_same_inline_and_on_workers(
                 store.genesis, store.raw_blocks(), store.commit(9), checker
             ),
         )
-    assert report.failure == (
+    assert report.failure is not None
+    assert report.failure.rule is Rule.STORE
+    assert report.failure.message == (
         f"block 3: stored record {record.id.hex()} is damaged: its bytes hash to another id"
     )
     assert report.height == 2
@@ -1146,7 +1152,12 @@ def test_audit_of_a_tampered_bundle_is_the_same_inline_and_on_workers(
         return audit_report(opened.genesis, opened.raw_blocks(), opened.commit, checker)
 
     report = both_audits(pool, run)
-    assert report.failure == f"block 7 record {bad.id.hex()}: bad signature by {history.who(bad)}"
+    assert report.failure == Failure(
+        rule=Rule.SIGNATURE,
+        message=f"block 7 record {bad.id.hex()}: bad signature by {history.who(bad)}",
+        height=7,
+        record=bad.id,
+    )
     assert report.height == 6
 
 

@@ -37,7 +37,7 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.proof import CertifiedHeader, RecordProof, verify_record_proof
 from ledger.store import Store
-from node.rules import commons_genesis
+from node.rules import commons_genesis, commons_rules
 
 GENESIS_T = 1_767_225_600_000
 
@@ -226,7 +226,13 @@ def test_audit_json_of_a_broken_ledger_exits_1_and_says_where(
     assert code == 1
     doc = json.loads(out)
     assert doc["ok"] is False
-    assert doc["failure"] == f"block {STANDARD_BLOCKS}: the tip has no commit certificate"
+    assert doc["failure"] == {
+        "rule": "tip.commit",
+        "section": "12",
+        "height": STANDARD_BLOCKS,
+        "record": None,
+        "message": f"block {STANDARD_BLOCKS}: the tip has no commit certificate",
+    }
     assert doc["blocks"] == STANDARD_BLOCKS
     assert "integrity failure" in err
 
@@ -306,7 +312,10 @@ def test_export_import_round_trip(
     assert f"Imported {STANDARD_BLOCKS} blocks, {STANDARD_RECORDS} records" in out
     assert sorted(p.name for p in home.iterdir()) == ["ledger.sqlite"]
     assert cli(capsys, "audit", "--home", str(home))[0] == 0
-    with Store.open(home / "ledger.sqlite") as copy, Store.open(ledger.path) as source:
+    with (
+        Store.open(home / "ledger.sqlite", rules=commons_rules) as copy,
+        Store.open(ledger.path, rules=commons_rules) as source,
+    ):
         assert copy.tip == source.tip
         assert copy.chain.state.root() == source.chain.state.root()
         assert copy.commit(STANDARD_BLOCKS) == source.commit(STANDARD_BLOCKS)

@@ -382,26 +382,26 @@ def _many_validators(tmp_path: Path) -> Path:
                 "actions": [{"type": "change_validators", "changes": adds[0]}],
             },
             {
-                "at": 0,
-                "do": "propose",
+                "at": 1,  # a second later than A, so it executes after A (same-time ties go
+                "do": "propose",  # by proposal id, which no test should lean on)
                 "by": "ada",
                 "id": "B",
                 "title": "add five more",
                 "actions": [{"type": "change_validators", "changes": adds[1]}],
             },
             {"at": 1, "do": "vote", "by": "ada", "proposal": "A", "support": "for"},
-            {"at": 1, "do": "vote", "by": "ada", "proposal": "B", "support": "for"},
+            {"at": 2, "do": "vote", "by": "ada", "proposal": "B", "support": "for"},
             {"at": 3, "do": "expect", "proposal": "A", "state": "Executed"},
-            {"at": 3, "do": "expect", "proposal": "B", "state": "Failed"},
+            {"at": 4, "do": "expect", "proposal": "B", "state": "Failed"},
             {
-                "at": 4,
+                "at": 5,
                 "do": "propose",
                 "by": "ada",
                 "id": "C",
                 "title": "still working",
                 "actions": [{"type": "text"}],
             },
-            {"at": 4, "do": "expect", "proposal": "C", "state": "Pending"},
+            {"at": 5, "do": "expect", "proposal": "C", "state": "Pending"},
         ],
     }
     path = tmp_path / "many_validators.json"

@@ -13,6 +13,7 @@ signatures and feed rules still catch them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from ledger.crypto import Tag, sha256
 from ledger.errors import LedgerError
 from ledger.files import BUNDLE_MAGIC, open_bundle
 from ledger.records import Contribution, Equivocation, Record
+from ledger.rulebook import Rule
 from ledger.store import _LEVEL_SHIFT, SCHEMA_VERSION, Store, StoreError
 from node.rules import commons_rules
 
@@ -369,6 +371,24 @@ def test_tampered_bundle_fails_audit_naming_place_and_rule(
     assert code == 1
     assert err.startswith("integrity failure: ")
     assert_names(err, expect)
+    assert_typed(bundle, capsys)
+
+
+def assert_typed(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit --json` gives the failure as data that agrees with its words: a known rule and
+    its PROTOCOL section, the block the message names first, the record it names."""
+    capsys.readouterr()
+    assert main(["audit", "--bundle", str(bundle), "--json"]) == 1
+    failure = json.loads(capsys.readouterr().out)["failure"]
+    rule = next(r for r in Rule if r.id == failure["rule"])
+    assert failure["section"] == rule.section
+    named = re.match(r"(?:expected )?block (\d+)", failure["message"])
+    if rule is Rule.HEIGHT:  # "expected block N, got block M": M is the block that came
+        named = re.search(r"got block (\d+)", failure["message"])
+    if named is not None:
+        assert failure["height"] == int(named[1]) or rule is Rule.HEIGHT, failure
+    if failure["record"] is not None:
+        assert failure["record"] in failure["message"] or failure["message"].count("record #")
 
 
 @pytest.mark.parametrize("case", BUNDLE_CASES.values(), ids=BUNDLE_CASES.keys())
@@ -500,7 +520,7 @@ def _audit_bytes(path: Path) -> str | None:
         )
     except LedgerError as e:
         return str(e) or type(e).__name__
-    return report.failure
+    return None if report.failure is None else report.failure.message
 
 
 def test_any_flipped_bit_in_a_bundle_is_caught(original: Original, tmp_path: Path) -> None:
