@@ -339,10 +339,10 @@ def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) ->
     if missing is not None:
         raise missing
     path = ledger_path(home)
-    with Store.open(path, rules=commons_rules, snapshot=True) as store:  # for its record count
-        records = store.record_count()
-    with _auditing(records, known=True) as (checker, advance):
-        try:
+    try:
+        with Store.open(path, rules=commons_rules, snapshot=True) as store:  # its record count
+            records = store.record_count()
+        with _auditing(records, known=True) as (checker, advance):
             return audit_store(
                 path,
                 rules=commons_rules,
@@ -350,8 +350,8 @@ def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) ->
                 progress=advance,
                 expected_network=expected,
             )
-        except StoreError as e:
-            raise IntegrityFailure(str(e)) from e
+    except StoreError as e:
+        raise IntegrityFailure(str(e)) from e
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from ledger.files import write_bundle
 from ledger.genesis import LEDGER_RULES, Genesis, make_genesis
 from ledger.records import Contribution
 from ledger.rulebook import Rule
+from ledger.state import no_transition
 from ledger.store import Store, ledger_only
 from node.rules import GOVERNANCE_RULES, RULES, commons_rules
 
@@ -153,3 +154,20 @@ def test_every_rule_is_documented_with_its_section() -> None:
         assert rows, f"{rule.id} is not in docs/API.md's table"
         assert f"| {rule.section} |" in rows[0], f"{rule.id}: {rows[0]}"
         assert f"\n## {rule.section}. " in protocol, f"PROTOCOL.md has no section {rule.section}"
+
+
+def test_a_store_whose_genesis_names_unknown_rules_is_refused_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genesis = make_genesis(
+        name="future", time=0, members={}, validators={bytes(32): 1}, rules="commons-governance-v9"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    Store.create(home / "ledger.sqlite", genesis, rules=lambda g: no_transition).close()
+    code, out, err = cli(capsys, "audit", "--home", str(home), "--json")
+    assert code == 1, err
+    failure = json.loads(out)["failure"]
+    assert (failure["rule"], failure["section"]) == ("genesis.rules", "11")
+    assert "commons-governance-v9" in err
+    assert "Traceback" not in err
