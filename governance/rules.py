@@ -328,7 +328,7 @@ class Governance:
             elif isinstance(action, SetParam):
                 if action.name not in GOVERNANCE_PARAMS:
                     # Ledger parameters (block validity) stay as the genesis fixed them.
-                    raise Refused(f"no governance parameter {action.name!r}")
+                    raise Refused(f"no governance parameter {action.name}")
                 low, high = bounds(state, action.name)
                 if not low <= action.value <= high:
                     raise Refused(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from ledger.errors import DecodeError
@@ -96,11 +97,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
 def hex_bytes(value: Any, size: int) -> bytes | None:
     """The `size` bytes a JSON string writes as exactly twice `size` hex digits, else None."""
-    if isinstance(value, str) and len(value) == 2 * size:
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            return None
+    if isinstance(value, str) and len(value) == 2 * size and _HEX.fullmatch(value):
+        return bytes.fromhex(value)
     return None

@@ -171,3 +171,14 @@ def test_a_store_whose_genesis_names_unknown_rules_is_refused_by_the_cli(
     assert (failure["rule"], failure["section"]) == ("genesis.rules", "11")
     assert "commons-governance-v9" in err
     assert "Traceback" not in err
+
+
+def test_genesis_keys_are_exactly_64_hex_digits_of_either_case() -> None:
+    """PROTOCOL §8: `bytes.fromhex` once let whitespace through, giving a key of the wrong size."""
+    genesis = make_genesis(name="g", time=0, members={}, validators={b"\xab" * 32: 1})
+    doc = json.loads(genesis.to_json())
+    doc["validators"][0]["key"] = doc["validators"][0]["key"].upper()
+    assert Genesis.from_json(json.dumps(doc).encode()) == genesis
+    doc["validators"][0]["key"] = "ab " + "ab" * 30 + "a"
+    with pytest.raises(SchemaError, match="64 hex digits"):
+        Genesis.from_json(json.dumps(doc).encode())

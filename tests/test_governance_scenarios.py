@@ -122,7 +122,7 @@ REASONS: dict[str, list[tuple[str, str]]] = {
     "param_bounds.json": [
         ("ada propose quorum_below_floor", "outside its bounds 100..10000"),
         ("ada propose period_zero", "outside its bounds 1.."),
-        ("ada propose unknown_name", "no governance parameter 'quorum'"),
+        ("ada propose unknown_name", "no governance parameter quorum"),
         ("ada propose one_bad_action", "voting_period = 0"),
     ],
     "validator_change_limits.json": [
