@@ -239,7 +239,9 @@ def proof_vectors(p: Played) -> list[dict[str, Any]]:
 # scenario's validator, so its certificate holds and the rule named is the first one broken
 
 
-Tamper = Callable[[Played], tuple[list[Block], Commit | None, int | None, bytes | None]]
+Broken = tuple[list[Block], Commit | None, int | None, bytes | None]
+"""The blocks and tip certificate of a broken bundle, the height and record the audit names."""
+Tamper = Callable[[Played], Broken]
 
 
 def _recertify(p: Played, blocks: list[Block], header: Header) -> tuple[list[Block], Commit]:
@@ -249,7 +251,7 @@ def _recertify(p: Played, blocks: list[Block], header: Header) -> tuple[list[Blo
 
 
 def _tip_header(**changes: Any) -> Tamper:
-    def tamper(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+    def tamper(p: Played) -> Broken:
         header = dataclasses.replace(p.blocks[-1].header, **changes)
         blocks, commit = _recertify(p, p.blocks, header)
         return blocks, commit, header.height, None
@@ -257,7 +259,7 @@ def _tip_header(**changes: Any) -> Tamper:
     return tamper
 
 
-def _bad_record(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _bad_record(p: Played) -> Broken:
     """A record in the tip block whose signature is flipped, the roots made over its bytes."""
     height = max(b.height for b in p.blocks if b.records)
     index = height - 1
@@ -274,7 +276,7 @@ def _bad_record(p: Played) -> tuple[list[Block], Commit | None, int | None, byte
     return cut, commit, height, forged.id
 
 
-def _late_last_commit(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _late_last_commit(p: Played) -> Broken:
     """The tip's last_commit signed at the previous block's own time; the tip's time follows."""
     previous, tip = p.blocks[-2].header, p.blocks[-1].header
     early = Commit.of(
@@ -295,7 +297,7 @@ def _late_last_commit(p: Played) -> tuple[list[Block], Commit | None, int | None
     return blocks, commit, header.height, None
 
 
-def _gap_in_feed(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _gap_in_feed(p: Played) -> Broken:
     """A record appended to the tip block that skips a seq in its author's feed."""
     ada = key("member/ada")
     last = [r for b in p.blocks for r in b.records if r.author == ada.public_key][-1]
@@ -318,7 +320,7 @@ def _gap_in_feed(p: Played) -> tuple[list[Block], Commit | None, int | None, byt
     return blocks, commit, header.height, gap.id
 
 
-def _forged_last_commit(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _forged_last_commit(p: Played) -> Broken:
     """The tip's last_commit with one precommit's signature flipped."""
     tip = p.blocks[-1].header
     if tip.last_commit is None:
@@ -331,16 +333,16 @@ def _forged_last_commit(p: Played) -> tuple[list[Block], Commit | None, int | No
     return blocks, commit, tip.height, None
 
 
-def _no_tip_commit(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _no_tip_commit(p: Played) -> Broken:
     return p.blocks, None, p.blocks[-1].height, None
 
 
-def _swapped(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _swapped(p: Played) -> Broken:
     blocks = [*p.blocks[:-2], p.blocks[-1], p.blocks[-2]]
     return blocks, p.commit, p.blocks[-1].height, None
 
 
-def _later(p: Played) -> tuple[list[Block], Commit | None, int | None, bytes | None]:
+def _later(p: Played) -> Broken:
     return _tip_header(time=p.blocks[-1].header.time + 1)(p)
 
 
