@@ -95,7 +95,7 @@ class Governance:
     def apply(self, state: LedgerState, block: Block) -> LedgerState:
         self.events = []
         if state.get_raw(READY) is None:
-            self._init(state)
+            self.start(state)
         now = block.header.time
         for pid, due in state.get(OPEN, ()):
             if due <= now:
@@ -110,7 +110,8 @@ class Governance:
 
     # genesis
 
-    def _init(self, state: LedgerState) -> None:
+    def start(self, state: LedgerState) -> None:
+        """Write what the genesis gives governance (PROTOCOL §15.2 step 1): the first block does."""
         genesis = self.genesis
         state.put_raw(READY, b"\x01")
         for name, p in genesis.params.items():

@@ -233,3 +233,23 @@ def test_the_documented_proposal_file_is_one_the_cli_reads(
     wait_for(lambda: cli(capsys, "proposal", pid, "--home", home(net, 0))[0] == 0, 30, "final")
     doc = read(capsys, "proposal", pid, "--home", home(net, 0))
     assert [a["type"] for a in doc["actions"]] == ["reward", "reward", "set_param", "text"]
+
+
+def test_members_are_known_before_the_first_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The genesis members reach the state with block 1: until then (here for good, one node of
+    four cannot finalize) names must still resolve and the lists show the genesis."""
+    alone = make_devnet(tmp_path / "net", 4)
+    first = alone.nodes[0]
+    first.start()
+    try:
+        wait_for(lambda: first.status()["height"] == 0, 30, "the node's API")
+        members = read(capsys, "members", "--home", str(first.home))
+        names = sorted(m["name"] for m in members["members"])
+        assert names == ["member1", "member2", "member3", "member4"]
+        assert read(capsys, "balance", "member2", "--home", str(first.home))["balance"] == 100
+        assert {p["name"] for p in read(capsys, "params", "--home", str(first.home))["params"]}
+        assert first.status()["height"] == 0
+    finally:
+        first.kill()

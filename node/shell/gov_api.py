@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from governance import views
+from governance.rules import READY, Governance
 from ledger.kinds_governance import Proposal
 from ledger.records import Contribution
+from ledger.state import LedgerState
 from node.core import NodeCore
 from node.shell.api import NODE, jsonable, record_json
 
@@ -29,6 +31,17 @@ class Lookup(Exception):  # noqa: N818 - a lookup's answer, carried to the handl
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _state(core: NodeCore) -> LedgerState:
+    """The governance state members read: before the first block applies the genesis's members
+    and parameters (PROTOCOL §15.2 step 1), the state they start from."""
+    state = core.store.chain.state
+    if state.get_raw(READY) is not None:
+        return state
+    fresh = LedgerState.from_genesis(core.store.genesis)
+    Governance(core.store.genesis).start(fresh)
+    return fresh
 
 
 def routes() -> list[web.RouteDef]:
@@ -98,12 +111,12 @@ def member_json(m: views.MemberView) -> dict[str, Any]:
 
 
 def members_doc(core: NodeCore) -> dict[str, Any]:
-    return {"members": [member_json(m) for m in views.members(core.store.chain.state)]}
+    return {"members": [member_json(m) for m in views.members(_state(core))]}
 
 
 def resolve_member(core: NodeCore, who: str) -> views.MemberView:
     """A member by key (64 hex digits) or by name; Lookup 404 or 409 (a name two members use)."""
-    state = core.store.chain.state
+    state = _state(core)
     if len(who) == 64:
         try:
             found = views.member(state, bytes.fromhex(who))
@@ -125,7 +138,7 @@ def member_doc(core: NodeCore, who: str) -> dict[str, Any]:
 
 
 def params_doc(core: NodeCore) -> dict[str, Any]:
-    params = views.params(core.store.chain.state)
+    params = views.params(_state(core))
     return {
         "params": [{"name": p.name, "value": p.value, "min": p.min, "max": p.max} for p in params]
     }
@@ -146,7 +159,7 @@ def _by_prefix(ids: list[bytes], text: str, what: str) -> bytes:
 def proposal_json(core: NodeCore, p: views.ProposalView) -> dict[str, Any]:
     stored = core.store.record(p.id)
     body = stored.record.body if stored is not None else None
-    proposer = views.member(core.store.chain.state, p.proposer)
+    proposer = views.member(_state(core), p.proposer)
     return {
         "id": p.id.hex(),
         "title": body.title if isinstance(body, Proposal) else "",
@@ -166,7 +179,7 @@ def proposal_json(core: NodeCore, p: views.ProposalView) -> dict[str, Any]:
 
 
 def proposals_doc(core: NodeCore, state: str | None) -> dict[str, Any]:
-    found = views.proposals(core.store.chain.state)
+    found = views.proposals(_state(core))
     if state is not None:
         found = [p for p in found if p.state.lower() == state.lower()]
     return {
@@ -176,7 +189,7 @@ def proposals_doc(core: NodeCore, state: str | None) -> dict[str, Any]:
 
 
 def proposal_doc(core: NodeCore, text: str, member: str | None) -> dict[str, Any]:
-    state = core.store.chain.state
+    state = _state(core)
     pid = _by_prefix([p.id for p in views.proposals(state)], text, "proposal")
     view = views.proposal(state, pid)
     assert view is not None  # noqa: S101 - listed above
@@ -194,7 +207,7 @@ def proposal_doc(core: NodeCore, text: str, member: str | None) -> dict[str, Any
 
 def contribution_json(core: NodeCore, record_id: bytes) -> dict[str, Any] | None:
     stored = core.store.record(record_id)
-    extra = views.contribution(core.store.chain.state, record_id)
+    extra = views.contribution(_state(core), record_id)
     if stored is None or extra is None or not isinstance(stored.record.body, Contribution):
         return None
     body = stored.record.body
@@ -216,7 +229,7 @@ def contribution_json(core: NodeCore, record_id: bytes) -> dict[str, Any] | None
 def contributions_doc(core: NodeCore, author: str | None, kind: str | None) -> dict[str, Any]:
     key = None if author is None else resolve_member(core, author).key
     out = []
-    for record_id in views.contribution_ids(core.store.chain.state):
+    for record_id in views.contribution_ids(_state(core)):
         doc = contribution_json(core, record_id)
         if doc is None or (key is not None and doc["author"] != key.hex()):
             continue
@@ -228,7 +241,7 @@ def contributions_doc(core: NodeCore, author: str | None, kind: str | None) -> d
 
 
 def contribution_doc(core: NodeCore, text: str) -> dict[str, Any]:
-    record_id = _by_prefix(views.contribution_ids(core.store.chain.state), text, "contribution")
+    record_id = _by_prefix(views.contribution_ids(_state(core)), text, "contribution")
     doc = contribution_json(core, record_id)
     if doc is None:
         raise Lookup(404, f"no contribution {text} on this node")
