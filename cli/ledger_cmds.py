@@ -22,7 +22,7 @@ from cli.home import output, resolve_home
 from cli.options import force_option, home_option, json_option, out_option
 from cli.output import console, err_console, print_json, progress
 from governance.rules import MEMBER
-from ledger.audit import AuditReport, Failure, audit_bundle, audit_store
+from ledger.audit import AuditReport, Failure, audit_bundle, audit_store, unaudited_json
 from ledger.block import RawBlock
 from ledger.checking import RecordChecker
 from ledger.crypto import public_key_problem
@@ -307,18 +307,13 @@ def audit_cmd(
 
 
 def _unaudited(error: Exception) -> dict[str, Any]:
-    """The --json outcome when there is no ledger to report on: every count null."""
+    """The --json outcome when there is no ledger to report on."""
     if isinstance(error, LedgerError):
-        failure = Failure.of(error).to_json()
-    else:
-        message = error.format_message() if isinstance(error, click.ClickException) else str(error)
-        failure = dict.fromkeys(("rule", "section", "height", "record"))
-        failure["message"] = message
-    fields = (
-        "network_id", "rules", "height", "blocks", "records", "signatures", "certificates",
-        "evidence", "state_root", "log_root",
-    )  # fmt: skip
-    return {"ok": False, **dict.fromkeys(fields), "failure": failure, "checks": []}
+        return unaudited_json(Failure.of(error).to_json())
+    message = error.format_message() if isinstance(error, click.ClickException) else str(error)
+    return unaudited_json(
+        {**dict.fromkeys(("rule", "section", "height", "record")), "message": message}
+    )
 
 
 def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) -> AuditReport:
@@ -340,11 +335,12 @@ def _audit(home: Path | None, bundle: Path | None, genesis_file: Path | None) ->
         raise missing
     path = ledger_path(home)
     try:
-        with Store.open(path, rules=commons_rules, snapshot=True) as store:  # its record count
-            records = store.record_count()
-        with _auditing(records, known=True) as (checker, advance):
+        with (
+            Store.open(path, rules=commons_rules, snapshot=True) as store,
+            _auditing(store.record_count(), known=True) as (checker, advance),
+        ):
             return audit_store(
-                path,
+                store,
                 rules=commons_rules,
                 checker=checker,
                 progress=advance,

@@ -5,7 +5,7 @@
 every signature, feed link, evidence, block link, certificate, Merkle root, record inclusion
 and state root. Each record's decoding, schema and signature checks are handed to a
 `RecordChecker`, so the shell can spread them over several cores while the chain rules run here.
-`audit_store` and `audit_bundle` do it for a store or a bundle file.
+`audit_store` and `audit_bundle` do it for an open store or a bundle file.
 
 The report is a frozen value: what was checked, and a `Failure` naming the first rule broken (a
 `Rule`, with its PROTOCOL section), the block and the record, as data a program can act on; the
@@ -142,37 +142,42 @@ def audit_bundle(
 
 
 def audit_store(
-    path: Path,
+    store: Store,
     *,
     rules: Rules,
     checker: RecordChecker | None = None,
     progress: Callable[[int], None] | None = None,
     expected_network: bytes | None = None,
 ) -> AuditReport:
-    """Audit the SQLite store at `path`: its blocks from genesis, then everything it keeps
-    beside them (state, Merkle nodes, lookup tables) against the replay. Raises StoreError when
-    it cannot be opened as a store at all."""
-    with Store.open(path, rules=rules, snapshot=True) as store:
-        tip = store.tip.height
-        report, chain = audit(
-            store.genesis,
-            store.raw_blocks(),
-            lambda: store.commit(tip) if tip else None,
-            apply=rules(store.genesis),
-            checker=checker,
-            progress=progress,
-            expected_network=expected_network,
-            on_block=store.check_block,
-        )
-        if not report.ok:
-            return report
-        try:
-            store.check_derived(chain, blocks_checked=True)
-        except LedgerError as e:
-            return dataclasses.replace(report, failure=Failure.of(e))
-        return dataclasses.replace(
-            report, checks=("stored state, Merkle nodes and lookup tables match the replay",)
-        )
+    """Audit an open store (`Store.open(path, rules=..., snapshot=True)`): its blocks from
+    genesis, then everything it keeps beside them (state, Merkle nodes, lookup tables) against
+    the replay."""
+    tip = store.tip.height
+    report, chain = audit(
+        store.genesis,
+        store.raw_blocks(),
+        lambda: store.commit(tip) if tip else None,
+        apply=rules(store.genesis),
+        checker=checker,
+        progress=progress,
+        expected_network=expected_network,
+        on_block=store.check_block,
+    )
+    if not report.ok:
+        return report
+    try:
+        store.check_derived(chain, blocks_checked=True)
+    except LedgerError as e:
+        return dataclasses.replace(report, failure=Failure.of(e))
+    return dataclasses.replace(
+        report, checks=("stored state, Merkle nodes and lookup tables match the replay",)
+    )
+
+
+def unaudited_json(failure: dict[str, Any]) -> dict[str, Any]:
+    """`AuditReport.to_json`'s shape when there is no ledger to report on: every value null."""
+    values = dict.fromkeys(f.name for f in dataclasses.fields(AuditReport))
+    return {"ok": False, **values, "failure": failure, "checks": []}
 
 
 def audit(

@@ -41,7 +41,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
 def test_an_intact_store_and_its_bundle_give_the_same_frozen_report(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    report = audit_store(ledger.path, rules=commons_rules)
+    with Store.open(ledger.path, rules=commons_rules, snapshot=True) as store:
+        report = audit_store(store, rules=commons_rules)
     assert report.ok
     assert report.failure is None
     assert (report.height, report.records) == (7, 10)
@@ -60,7 +61,8 @@ def test_a_broken_store_names_rule_section_block_and_record(ledger: Ledger, tmp_
     home = tmp_path / "home"
     db = copy_ledger(ledger.path, home)
     sql(db, "DELETE FROM commits WHERE height = ?", (7,))
-    report = audit_store(db, rules=commons_rules)
+    with Store.open(db, rules=commons_rules, snapshot=True) as store:
+        report = audit_store(store, rules=commons_rules)
     assert report.failure == Failure(
         rule=Rule.TIP_COMMIT,
         message="block 7: the tip has no commit certificate",
@@ -136,7 +138,8 @@ def test_audit_json_carries_the_report_schema(
     code, out, _ = cli(capsys, "audit", "--home", str(ledger.home), "--json")
     assert code == 0
     doc = json.loads(out)
-    report = audit_store(ledger.path, rules=commons_rules)
+    with Store.open(ledger.path, rules=commons_rules, snapshot=True) as store:
+        report = audit_store(store, rules=commons_rules)
     assert doc == {"source": str(ledger.path), **report.to_json()}
     assert set(doc) == {"source", "ok", *AuditReport.__dataclass_fields__}
 
