@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
+from ledger.codec import MAX_CONTAINER_LEN
 from ledger.crypto import Keypair, Tag, sha256
 from ledger.errors import InvalidData, LedgerError
 from ledger.records import Record, decode_record, sign_record
@@ -34,6 +35,7 @@ from node.consensus.effects import (
 from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
 from node.consensus.messages import Decision, Proposal, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
+from node.errors import NotReadyError
 from node.parallel import record_checker
 from node.policy.gossip import Flood, Kind
 from node.policy.gossip import Send as Forward
@@ -42,7 +44,7 @@ from node.policy.pacing import Pacer
 from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
 from node.policy.sync import Fetch as FetchRange
-from node.wire import Push, decode_push, encode_push
+from node.wire import FRAME_FILL_BYTES, Push, decode_push, encode_push
 
 log = logging.getLogger("commons.node")
 
@@ -104,6 +106,8 @@ class Finalized:
 
 
 Action = Send | Schedule | Fetch | Disconnect | Finalized
+Out = Action | Forward[Peer]
+"""What the methods below collect: forwards are packed into frames (`_framed`) on the way out."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +118,11 @@ class Submitted:
     status: str
     """`accepted` (new, in the mempool), `known` (already pending or final), or `final`."""
     height: int | None = None
+
+
+Submission = Submitted | InvalidData | Refused
+"""What became of one record of a batch: taken, or why not (a rule it breaks, or the mempool's
+refusal)."""
 
 
 class NodeCore:
@@ -177,7 +186,7 @@ class NodeCore:
     # lifecycle
 
     def start(self, now: int) -> list[Action]:
-        return self._perform(self.engine.start(now), now)
+        return _framed(self._perform(self.engine.start(now), now))
 
     def _sole_validator(self) -> bool:
         vals = self.store.chain.state.validators("next")
@@ -218,6 +227,9 @@ class NodeCore:
 
     def join(self, now: int) -> list[Action]:
         """Caught up with the peers: from now on this validator signs."""
+        return _framed(self._join(now))
+
+    def _join(self, now: int) -> list[Out]:
         if self.joined:
             return []
         self.joined = True
@@ -229,7 +241,7 @@ class NodeCore:
             out += self._perform(self.engine.receive(message, now), now)
         return out
 
-    def _step_down(self, message: Vote | Proposal, now: int) -> list[Action]:
+    def _step_down(self, message: Vote | Proposal, now: int) -> list[Out]:
         """A message signed by this node's key that it did not sign: another node runs the
         key. Signing on could make two different votes; watch again instead."""
         self.guard.signed_elsewhere()
@@ -256,7 +268,7 @@ class NodeCore:
         self.gossip.peer_joined(peer)
         self.sync.peer_joined(peer)
         status = Status(height=self.engine.height, round=self.engine.round)
-        return [Send(peer=peer, frame=encode_push(Push.CONSENSUS, status.raw))]
+        return _framed([Forward(peer=peer, kind=Kind.CONSENSUS, data=status.raw)])
 
     def peer_left(self, peer: Peer) -> None:
         self._heard.discard(peer)
@@ -264,25 +276,35 @@ class NodeCore:
         self.sync.peer_left(peer)
 
     def on_frames(self, frames: Sequence[tuple[Peer, bytes]], now: int) -> list[Action]:
-        """Frames from peers, in the order they arrived."""
-        out: list[Action] = []
+        """Frames from peers, in the order they arrived; what they make this node send goes
+        out packed, a frame per peer and kind where it can."""
+        out: list[Out] = []
         for peer, frame in frames:
-            out += self.on_frame(peer, frame, now)
-        return out
+            out += self._on_frame(peer, frame, now)
+        return _framed(out + self._pace(now))
 
     def on_frame(self, peer: Peer, frame: bytes, now: int) -> list[Action]:
-        """A frame from an authenticated peer. Bytes it is to blame for disconnect it."""
-        try:
-            kind, data = decode_push(frame)
-            if kind is Push.RECORD:
-                return self._on_record(peer, data, now)
-            return self._on_consensus(peer, data, now)
-        except InvalidData as e:
-            return [Disconnect(peer=peer, reason=str(e))]
+        return self.on_frames([(peer, frame)], now)
 
-    def _on_record(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+    def _on_frame(self, peer: Peer, frame: bytes, now: int) -> list[Out]:
+        """A frame from an authenticated peer. Bytes it is to blame for disconnect it (what
+        came before them in the frame is kept)."""
+        out: list[Out] = []
+        try:
+            kind, payloads = decode_push(frame)
+            for data in payloads:
+                if kind is Push.RECORDS:
+                    out += self._on_record(peer, data, now)
+                else:
+                    out += self._on_consensus(peer, data, now)
+        except InvalidData as e:
+            out.append(Disconnect(peer=peer, reason=str(e)))
+        return out
+
+    def _on_record(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Relayed only once it passed every check against the current state: a bad signature
-        is the sender's fault (InvalidData); a record the mempool cannot take now is not."""
+        is the sender's fault (InvalidData); a record the mempool cannot take now is not. (The
+        pacer hears of it once the whole batch is in: a block then takes them all.)"""
         if sha256(data) in self.gossip.seen:
             return []
         record = decode_record(data)
@@ -294,10 +316,9 @@ class NodeCore:
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
             return []
-        received = self.gossip.received(peer, data, kind=Kind.RECORD, now=now)
-        return _framed(received.sends) + self._pace(now)
+        return list(self.gossip.received(peer, data, kind=Kind.RECORD, now=now).sends)
 
-    def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Action]:
+    def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once
         their signature verifies against the validators of their height; a bad one, or a
         decision whose certificate does not verify, is the sender's fault (every node checks
@@ -320,15 +341,14 @@ class NodeCore:
         signer = self._check_signer(message)
         if signer is None:
             return []  # not by a validator of its height: nobody counts it
-        out: list[Action] = []
+        out: list[Out] = []
         own = self.validator is not None and signer == self.validator.public_key
         if own and message.raw not in self._signed:
             out += self._step_down(message, now)
             engine = self.engine
         elif height == engine.height:
             self._followed.add(height)
-        received = self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now)
-        out += _framed(received.sends)
+        out += self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now).sends
         if height < engine.height:
             return out  # relayed for peers still deciding it
         self._started_elsewhere = max(self._started_elsewhere, height)
@@ -354,7 +374,7 @@ class NodeCore:
         engine.signatures.verify(key, tag, message.signed_body(), message.signature)
         return key
 
-    def _on_decision(self, peer: Peer, decision: Decision, now: int) -> list[Action]:
+    def _on_decision(self, peer: Peer, decision: Decision, now: int) -> list[Out]:
         engine = self.engine
         rejected = engine.rejected
         out = self._perform(engine.receive(decision, now), now)
@@ -363,14 +383,14 @@ class NodeCore:
             out.append(Disconnect(peer=peer, reason=reason))
         return out
 
-    def _serve_catch_up(self, peer: Peer, height: int, now: int) -> list[Action]:
+    def _serve_catch_up(self, peer: Peer, height: int, now: int) -> list[Out]:
         """A peer is behind at `height`: send it the decided blocks it lacks (a few at a time;
         far behind, it fetches ranges over HTTP)."""
-        out: list[Action] = []
+        out: list[Out] = []
         for h in self.sync.decisions_for(peer, height, tip=self.store.tip.height, now=now):
             decision = self.decision(h)
             if decision is not None:
-                out.append(Send(peer=peer, frame=encode_push(Push.CONSENSUS, decision.raw)))
+                out.append(Forward(peer=peer, kind=Kind.CONSENSUS, data=decision.raw))
         return out
 
     def decision(self, height: int) -> Decision | None:
@@ -388,10 +408,15 @@ class NodeCore:
         stored. A few are decided through the engine, as gossiped decisions are; a long run
         (`EXTEND_FROM` blocks or more) goes through `Store.extend`, its records checked on every
         core when there are many, and the engine starts again at the new height."""
+        return _framed(self._blocks_fetched(peer, certified, now))
+
+    def _blocks_fetched(
+        self, peer: Peer, certified: Sequence[tuple[RawBlock, Commit]], now: int
+    ) -> list[Out]:
         usable = [(raw, c) for raw, c in certified if raw.header.height > self.store.tip.height]
         if len(usable) >= EXTEND_FROM:
             return self._extend(peer, usable, now)
-        out: list[Action] = []
+        out: list[Out] = []
         for raw, commit in usable:
             height = self.engine.height
             if raw.header.height != height:
@@ -406,9 +431,7 @@ class NodeCore:
                 return out + self._sync(self._fetch_failed(peer, now, reason))
         return out + self._sync(self.sync.fetched(peer, tip=self.store.tip.height, now=now))
 
-    def _extend(
-        self, peer: Peer, usable: Sequence[tuple[RawBlock, Commit]], now: int
-    ) -> list[Action]:
+    def _extend(self, peer: Peer, usable: Sequence[tuple[RawBlock, Commit]], now: int) -> list[Out]:
         before = self.store.tip.height
         records = sum(len(raw.raws) for raw, _ in usable)
         failure: str | None = None
@@ -417,7 +440,7 @@ class NodeCore:
                 self.store.extend(usable, checker)
         except InvalidData as e:
             failure = f"block {self.store.tip.height + 1}: {e}"
-        out: list[Action] = []
+        out: list[Out] = []
         for raw, _ in usable[: self.store.tip.height - before]:
             out.append(self._decided(raw.parse(self.mempool.get)))
         if self.store.tip.height > before:
@@ -452,7 +475,7 @@ class NodeCore:
     # timers
 
     def on_timeout(self, timeout: Timeout, now: int) -> list[Action]:
-        return self._perform(self.engine.on_timeout(timeout, now), now)
+        return _framed(self._perform(self.engine.on_timeout(timeout, now), now))
 
     def tick(self, now: int) -> list[Action]:
         """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
@@ -470,11 +493,11 @@ class NodeCore:
                 known=[m.raw for m in engine.known_messages()],
                 own_records=[r.raw for r in own],
             )
-            out += _framed(sends)
+            out += sends
         out += self._sync(self.sync.poll(tip=self.store.tip.height, now=now))
         if not self.joined and self._may_sign():
-            out += self.join(now)
-        return out
+            out += self._join(now)
+        return _framed(out)
 
     def waiting_for(self) -> str | None:
         """Why this node has not joined consensus (and takes no records) yet, or None."""
@@ -505,7 +528,7 @@ class NodeCore:
             network_started=max(tip, best) > 0,
         )
 
-    def _pace(self, now: int) -> list[Action]:
+    def _pace(self, now: int) -> list[Out]:
         timeout = self.pacer.release(
             now=now,
             records_waiting=self.mempool.ready > 0,
@@ -517,30 +540,52 @@ class NodeCore:
 
     # the local API
 
-    def submit(self, data: bytes, now: int) -> tuple[Submitted, list[Action]]:
-        """A record signed by a member through the local API. Raises InvalidData for a record
-        that breaks a rule, `Refused` for one the mempool cannot take now."""
-        record = decode_record(data)
-        stored = self.store.record(record.id)
-        if stored is not None:
-            return Submitted(record_id=record.id, status="final", height=stored.height), []
-        if record.id in self.mempool:
-            return Submitted(record_id=record.id, status="known"), []
-        record.verify(self.network_id)
-        self.verified.add(record.id)
-        return Submitted(record_id=record.id, status="accepted"), self._originate(record, now)
+    def submit(self, records: Sequence[bytes], now: int) -> tuple[list[Submission], list[Action]]:
+        """Records signed by members, given through the local API: what became of each, in
+        order, each judged on its own (InvalidData for one that breaks a rule, `Refused` for one
+        the mempool cannot take now). The accepted ones reach the outbox in one write and the
+        peers in one frame each. Raises `NotReadyError` while the node takes no records."""
+        waiting = self.waiting_for()
+        if waiting is not None:
+            raise NotReadyError(f"the node takes records once it is ready; now it is {waiting}")
+        results: list[Submission] = []
+        taken: list[Record] = []
+        for data in records:
+            try:
+                record = decode_record(data)
+                stored = self.store.record(record.id)
+                if stored is not None:
+                    results.append(
+                        Submitted(record_id=record.id, status="final", height=stored.height)
+                    )
+                    continue
+                if record.id in self.mempool:
+                    results.append(Submitted(record_id=record.id, status="known"))
+                    continue
+                record.verify(self.network_id)
+                self.verified.add(record.id)
+                self.mempool.add(record, now=now, local=True)
+            except (InvalidData, Refused) as e:
+                results.append(e)
+                continue
+            taken.append(record)
+            results.append(Submitted(record_id=record.id, status="accepted"))
+        return results, _framed(self._originated(taken, now) + self._pace(now))
 
-    def _originate(self, record: Record, now: int) -> list[Action]:
-        """A record made or taken by this node: into the mempool (`Refused` if it does not
-        fit), into the outbox until final, and out to every peer."""
-        self.mempool.add(record, now=now, local=True)
+    def _originated(self, records: Sequence[Record], now: int) -> list[Out]:
+        """Records made or taken by this node, in its mempool now: into the outbox until final,
+        and out to every peer."""
+        if not records:
+            return []
         # safe from a crash of this process at once, from a power cut with the next block
-        self.store.set_node_values({OUTBOX + record.id.hex(): record.raw}, fsync=False)
-        self._outbox_ids.add(record.id)
-        out = _framed(self.gossip.originated(record.raw, kind=Kind.RECORD, now=now))
-        return out + self._pace(now)
+        self.store.set_node_values({OUTBOX + r.id.hex(): r.raw for r in records}, fsync=False)
+        out: list[Out] = []
+        for record in records:
+            self._outbox_ids.add(record.id)
+            out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)
+        return out
 
-    def _report(self, evidence: DoubleVote, now: int) -> list[Action]:
+    def _report(self, evidence: DoubleVote, now: int) -> list[Out]:
         """A validator signed two votes naming different blocks at one (height, round, type):
         the proof goes on the chain as a `double-vote` record by this node's key."""
         vote = evidence.votes[0]
@@ -564,15 +609,16 @@ class NodeCore:
         )  # fmt: skip
         self.verified.add(record.id)
         try:
-            return self._originate(record, now)
+            self.mempool.add(record, now=now, local=True)
         except Refused as e:  # proved already, by this node's peers or on the chain
             log.info("double-vote evidence not sent: %s", e)
             return []
+        return self._originated([record], now) + self._pace(now)
 
     # effects
 
-    def _perform(self, effects: list[Effect], now: int) -> list[Action]:
-        out: list[Action] = []
+    def _perform(self, effects: list[Effect], now: int) -> list[Out]:
+        out: list[Out] = []
         for effect in effects:
             if isinstance(effect, Persist):
                 if self.engine.key is not None:  # an observer's state must not replace it
@@ -581,7 +627,7 @@ class NodeCore:
             elif isinstance(effect, Broadcast):
                 message = effect.message
                 self._signed[message.raw] = message.height
-                out += _framed(self.gossip.originated(message.raw, kind=Kind.CONSENSUS, now=now))
+                out += self.gossip.originated(message.raw, kind=Kind.CONSENSUS, now=now)
             elif isinstance(effect, ScheduleTimeout):
                 out += self._schedule(effect, now)
             elif isinstance(effect, Decide):
@@ -590,7 +636,7 @@ class NodeCore:
                 out += self._report(effect.double_vote, now)
         return out
 
-    def _schedule(self, effect: ScheduleTimeout, now: int) -> list[Action]:
+    def _schedule(self, effect: ScheduleTimeout, now: int) -> list[Out]:
         timeout = effect.timeout
         if timeout.round != NEW_HEIGHT:
             return [Schedule(timeout=timeout, delay_ms=effect.delay_ms)]
@@ -661,5 +707,36 @@ class NodeCore:
         )
 
 
-def _framed(sends: Sequence[Forward[Peer]]) -> list[Action]:
-    return [Send(peer=s.peer, frame=encode_push(Push(s.kind.value), s.data)) for s in sends]
+def _framed(out: Sequence[Out]) -> list[Action]:
+    """`out` with its forwards packed into frames: per peer, payloads of one kind in a row share
+    a frame up to `FRAME_FILL_BYTES` (in their order, so a proposal never overtakes the records
+    it names). The frames come first, then the other actions in their order."""
+    frames: dict[Peer, list[tuple[Push, list[bytes], int]]] = {}
+    others: list[Action] = []
+    for item in out:
+        if not isinstance(item, Forward):
+            others.append(item)
+            continue
+        kind = _PUSH[item.kind]
+        size = len(item.data)
+        packed = frames.setdefault(item.peer, [])
+        if packed:
+            last_kind, payloads, filled = packed[-1]
+            if (
+                last_kind is kind
+                and filled + size <= FRAME_FILL_BYTES
+                and len(payloads) < MAX_CONTAINER_LEN
+            ):
+                payloads.append(item.data)
+                packed[-1] = (kind, payloads, filled + size)
+                continue
+        packed.append((kind, [item.data], size))
+    sends: list[Action] = [
+        Send(peer=peer, frame=encode_push(kind, payloads))
+        for peer, packed in frames.items()
+        for kind, payloads, _ in packed
+    ]
+    return sends + others
+
+
+_PUSH = {Kind.RECORD: Push.RECORDS, Kind.CONSENSUS: Push.CONSENSUS}

@@ -14,3 +14,7 @@ class ConfigError(NodeError):
 
 class WireError(InvalidData):
     """A peer sent bytes that break the wire protocol (PROTOCOL §16): disconnect it."""
+
+
+class NotReadyError(NodeError):
+    """The node takes no records yet: it is catching up, or has not joined consensus."""

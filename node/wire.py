@@ -12,8 +12,9 @@ Each side signs, under `commons/handshake/v1` and the network id, the canonical 
 "responder"): both keys and both fresh nonces, never bytes the other side alone chose, and the
 role so that a signature cannot be reflected back. A responder refuses a hello of another network
 or version before reading anything else. After the handshake every message is a push frame
-`{data: bin, type}` with `type` one of `record` (a record's exact bytes) or `consensus` (a
-consensus message's exact bytes, node/consensus/messages.py).
+`{data: [bin, ...], type}`: one or more payloads of one type, `records` (records' exact bytes) or
+`consensus` (consensus messages' exact bytes, node/consensus/messages.py), so that under load
+one WebSocket message carries many.
 
 Every decoder here bounds the size before parsing and raises `WireError` (bad remote data) with
 the reason; nothing else in the node parses peer bytes.
@@ -22,7 +23,7 @@ the reason; nothing else in the node parses peer bytes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,12 +46,17 @@ BLOCKS_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_BLOCKS_ANSWER_BYTES = BLOCKS_ANSWER_BYTES + MAX_PULL_BYTES + 4
 
 
+FRAME_FILL_BYTES = 1024 * 1024
+"""A sender starts a new frame rather than take one past this many payload bytes (a payload
+larger than this goes alone)."""
+
+
 class Push(enum.Enum):
-    RECORD = "record"
+    RECORDS = "records"
     CONSENSUS = "consensus"
 
 
-_MAX_DATA = {Push.RECORD: MAX_EVIDENCE_BYTES, Push.CONSENSUS: MAX_MESSAGE_BYTES}
+_MAX_DATA = {Push.RECORDS: MAX_EVIDENCE_BYTES, Push.CONSENSUS: MAX_MESSAGE_BYTES}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,22 +176,27 @@ def decode_auth(data: bytes) -> bytes:
         raise WireError(f"malformed auth: {e}") from e
 
 
-def encode_push(kind: Push, data: bytes) -> bytes:
-    return codec.encode({"type": kind.value, "data": data})
+def encode_push(kind: Push, payloads: Sequence[bytes]) -> bytes:
+    return codec.encode({"type": kind.value, "data": list(payloads)})
 
 
-def decode_push(frame: bytes) -> tuple[Push, bytes]:
-    """A push frame's kind and payload bytes (still to be decoded by their own decoder)."""
+def decode_push(frame: bytes) -> tuple[Push, tuple[bytes, ...]]:
+    """A push frame's kind and payloads (each still to be decoded by its own decoder)."""
     m = _decode_map(frame, "frame", MAX_FRAME_BYTES)
     try:
         schema.exact_keys(m, "frame", frozenset({"type", "data"}), frozenset())
         kind = Push(m["type"])
     except (InvalidData, ValueError) as e:
         raise WireError(f"malformed frame: {e}") from e
-    data = m["data"]
-    if type(data) is not bytes or len(data) > _MAX_DATA[kind]:
-        raise WireError(f"{kind.value} frame data is not bytes of at most {_MAX_DATA[kind]}")
-    return kind, data
+    payloads = m["data"]
+    limit = _MAX_DATA[kind]
+    if (
+        type(payloads) is not tuple
+        or not payloads
+        or any(type(p) is not bytes or len(p) > limit for p in payloads)
+    ):
+        raise WireError(f"{kind.value} frame data is not 1 or more bytes of at most {limit} each")
+    return kind, payloads
 
 
 # pulls: bodies of the HTTP answers between peers

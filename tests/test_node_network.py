@@ -216,6 +216,24 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
         wait_for(lambda: node.get(f"/api/records/{record.id.hex()}")["status"] == "final", 30)
         final = Client(node.api, token).submit(record.raw)
         assert final["status"] == "final"
+        # a batch: each record answered as it would be alone, in order, whatever the others are
+        fresh = next_record(node, "in a batch")
+        batch = [fresh.raw, bytes(forged), record.raw, b"\xc1", fresh.raw]
+        doc = Client(node.api, token).post("/api/records", {"records": [r.hex() for r in batch]})
+        assert [(a["code"], a.get("status"), a.get("rule")) for a in doc["results"]] == [
+            (202, "accepted", None),
+            (400, None, "signature"),
+            (200, "final", None),
+            (400, None, "encoding"),
+            (200, "known", None),
+        ]
+        Client(node.api).record(fresh.id, wait=30)
+        for body in ({"records": []}, {"records": ["zz"]}, {"records": ["00"] * 1025}, {"a": 1}):
+            with pytest.raises(ApiError, match="the body must be JSON") as not_a_batch:
+                Client(node.api, token).post("/api/records", body)
+            assert not_a_batch.value.status == 400
+        with pytest.raises(ApiError, match="token"):
+            Client(node.api, None).post("/api/records", {"records": [fresh.raw.hex()]})
         # peers pull records by id over HTTP: known ones in the order asked, unknown ones left out
         other = net.nodes[1].spec.url
         ids = f"{bytes(32).hex()},{record.id.hex()}"

@@ -215,10 +215,14 @@ def test_the_signed_body_holds_both_keys_both_nonces_and_the_role() -> None:
     ("frame", "error"),
     [
         (b"\x92\x01\x02", "not a map"),
-        (codec.encode({"type": "record"}), "malformed frame"),
-        (codec.encode({"type": "gossip", "data": b""}), "malformed frame"),
-        (codec.encode({"type": "record", "data": "text"}), "not bytes"),
-        (codec.encode({"type": "record", "data": bytes(20_000)}), "at most"),
+        (codec.encode({"type": "records"}), "malformed frame"),
+        (codec.encode({"type": "gossip", "data": [b""]}), "malformed frame"),
+        (codec.encode({"type": "record", "data": [b""]}), "malformed frame"),  # version-1 draft
+        (codec.encode({"type": "records", "data": b"one record, not a list"}), "1 or more"),
+        (codec.encode({"type": "records", "data": []}), "1 or more"),
+        (codec.encode({"type": "records", "data": ["text"]}), "1 or more"),
+        (codec.encode({"type": "records", "data": [b"ok", bytes(20_000)]}), "at most 16640"),
+        (codec.encode({"type": "consensus", "data": [b"ok", 7]}), "1 or more"),
         (b"\xc1", "does not decode"),
         (b"\x81\xa4type", "does not decode"),
     ],
@@ -230,7 +234,9 @@ def test_bad_push_frames_are_wire_errors(frame: bytes, error: str) -> None:
 
 def test_push_frames_round_trip() -> None:
     for kind in Push:
-        assert decode_push(encode_push(kind, b"payload")) == (kind, b"payload")
+        assert decode_push(encode_push(kind, [b"payload"])) == (kind, (b"payload",))
+        many = [bytes([i % 256]) * i for i in range(1, 300)]
+        assert decode_push(encode_push(kind, many)) == (kind, tuple(many))
 
 
 def test_an_auth_of_the_wrong_shape_is_refused() -> None:

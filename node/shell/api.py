@@ -31,7 +31,8 @@ from ledger.errors import (
     SignatureError,
 )
 from ledger.records import MAX_EVIDENCE_BYTES, Record
-from node.core import NodeCore
+from node.core import NodeCore, Submission
+from node.errors import NotReadyError
 from node.policy.mempool import Refusal, Refused
 from node.wire import BLOCKS_ANSWER_BYTES, PeerStatus, encode_certified, encode_records
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 NODE: web.AppKey[Node] = web.AppKey("node")
 MAX_WAIT_S = 120.0
+MAX_SUBMIT = 1024
+"""Records one `POST /api/records` may carry."""
 MAX_HEIGHT = schema.MAX_INT
 _RULES: list[tuple[type[InvalidData], str]] = [
     (DecodeError, "encoding"),
@@ -56,7 +59,7 @@ the node has no room now (503)."""
 
 
 def make_app(node: Node) -> web.Application:
-    app = web.Application(client_max_size=4 * MAX_EVIDENCE_BYTES)
+    app = web.Application(client_max_size=MAX_SUBMIT * 2 * MAX_EVIDENCE_BYTES + 1024)
     app[NODE] = node
     app.add_routes(
         [
@@ -126,28 +129,63 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def submit(request: web.Request) -> web.Response:
-    node, core = _core(request)
+    """`{"record": hex}`, answered as that record fared; or `{"records": [hex, ...]}`, answered
+    200 with each record's answer and the status it would have had alone."""
+    node, _ = _core(request)
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {node.token}".encode()):
         return _error(401, "a valid token is needed: Authorization: Bearer <the home's api.token>")
     try:
         doc = await request.json()
-        data = bytes.fromhex(doc["record"])
-    except (ValueError, KeyError, TypeError):
-        return _error(400, 'the body must be JSON {"record": "<the signed record as hex>"}')
-    waiting = await node.call(core.waiting_for)
-    if waiting is not None:
-        return _error(503, f"the node takes records once it is ready; now it is {waiting}")
+    except ValueError:
+        doc = None
+    single = isinstance(doc, dict) and set(doc) == {"record"}
+    records = _records_in(doc)
+    if records is None:
+        return _error(
+            400,
+            'the body must be JSON {"record": "<a signed record as hex>"} or '
+            f'{{"records": [<1 to {MAX_SUBMIT} of them>]}}',
+        )
     try:
-        result, actions = await node.call(core.submit, data, _now())
-    except InvalidData as e:
-        rule = next((name for cls, name in _RULES if isinstance(e, cls)), "protocol")
-        return _error(400, str(e), rule=rule)
-    except Refused as e:
-        return _error(_REFUSED_STATUS.get(e.reason, 400), str(e), rule=e.reason.value)
-    await node.perform(actions)
+        results = await node.submit(records)
+    except NotReadyError as e:
+        return _error(503, str(e))
+    answers = [_submitted(result) for result in results]
+    if single:
+        code, body = answers[0]
+        return web.json_response(body, status=code)
+    return web.json_response({"results": [{"code": code, **body} for code, body in answers]})
+
+
+def _records_in(doc: Any) -> list[bytes] | None:
+    """The records a submission's JSON body carries, or None if it is not one."""
+    if not isinstance(doc, dict):
+        return None
+    if set(doc) == {"record"}:
+        texts = [doc["record"]]
+    elif set(doc) == {"records"} and type(doc["records"]) is list:
+        texts = doc["records"]
+    else:
+        return None
+    if not 1 <= len(texts) <= MAX_SUBMIT or not all(type(t) is str for t in texts):
+        return None
+    try:
+        return [bytes.fromhex(text) for text in texts]
+    except ValueError:
+        return None
+
+
+def _submitted(result: Submission) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and the body of one record's answer."""
+    if isinstance(result, InvalidData):
+        rule = next((name for cls, name in _RULES if isinstance(result, cls)), "protocol")
+        return 400, {"error": str(result), "rule": rule}
+    if isinstance(result, Refused):
+        status = _REFUSED_STATUS.get(result.reason, 400)
+        return status, {"error": str(result), "rule": result.reason.value}
     body = {"id": result.record_id.hex(), "status": result.status, "height": result.height}
-    return web.json_response(body, status=202 if result.status == "accepted" else 200)
+    return 202 if result.status == "accepted" else 200, body
 
 
 async def record(request: web.Request) -> web.Response:

@@ -27,8 +27,8 @@ from ledger.store import Store
 from node.config import NodeConfig
 from node.consensus.effects import Timeout
 from node.consensus.engine import Timeouts
-from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, Send
-from node.errors import NodeError, WireError
+from node.core import Action, Disconnect, Fetch, Finalized, NodeCore, Schedule, Send, Submission
+from node.errors import NodeError, NotReadyError, WireError
 from node.rules import commons_rules
 from node.shell import api, gov_api, peers
 from node.wire import MAX_BLOCKS_ANSWER_BYTES, MAX_FRAME_BYTES, decode_certified
@@ -42,6 +42,9 @@ INBOX_BYTES = 256 * 1024 * 1024
 """Frames (and their bytes) read from peers and not yet handed to the core; past either, reading
 waits (TCP then slows the senders down)."""
 PUMP_BATCH = 512
+INTAKE_RECORDS = 4096
+"""Records submitted through the API are handed to the core together, up to this many in one
+call: concurrent submissions share one outbox write and one frame per peer."""
 MAX_LINKS = 32
 MAX_HANDSHAKES = 16
 """Connections accepted and still in their handshake; more are closed at once."""
@@ -87,6 +90,8 @@ class Node:
         self._inbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(INBOX_FRAMES)
         self._inbox_bytes = 0
         self._inbox_drained = asyncio.Event()
+        self._intake: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[Submission]]]]
+        self._intake = asyncio.Queue()
         self._handshakes = 0
         self._serving = asyncio.Semaphore(SERVING_BLOCKS)
         self.failed = asyncio.Event()
@@ -125,6 +130,7 @@ class Node:
             self._spawn(self._dial_forever(url))
         self._spawn(self._tick_forever())
         self._spawn(self._pump_forever())
+        self._spawn(self._intake_forever())
         await self.perform(await self.call(core.start, now_ms()))
 
     def _open_core(self) -> NodeCore:
@@ -254,6 +260,38 @@ class Node:
             batch = [(peer, frame) for peer, frame in batch if peer in self.links]  # not gone
             if batch:
                 await self._run(self.core.on_frames, batch)
+
+    async def submit(self, records: list[bytes]) -> list[Submission]:
+        """Hand signed records to the core (`NodeCore.submit`), together with those submitted
+        at the same time; raises NotReadyError while the node takes none."""
+        answer: asyncio.Future[list[Submission]] = asyncio.get_running_loop().create_future()
+        await self._intake.put((records, answer))
+        return await answer
+
+    async def _intake_forever(self) -> None:
+        assert self.core is not None  # noqa: S101 - started
+        while True:
+            batch = [await self._intake.get()]
+            count = len(batch[0][0])
+            while not self._intake.empty() and count < INTAKE_RECORDS:
+                batch.append(self._intake.get_nowait())
+                count += len(batch[-1][0])
+            records = [data for given, _ in batch for data in given]
+            try:
+                results, actions = await self.call(self.core.submit, records, now_ms())
+            except Exception as e:  # NotReadyError, or a failure the task's end reports
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(e)
+                if isinstance(e, NotReadyError):
+                    continue
+                raise
+            await self.perform(actions)
+            at = 0
+            for given, answer in batch:
+                if not answer.done():  # its caller may have gone
+                    answer.set_result(results[at : at + len(given)])
+                at += len(given)
 
     async def _tick_forever(self) -> None:
         assert self.core is not None  # noqa: S101 - started
