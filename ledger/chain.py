@@ -5,6 +5,10 @@ Merkle log's frontier and the state — and `append` checks a block against ever
 docs/PROTOCOL.md: header links, validator hashes, the previous block's certificate and BFT time,
 each record's signature, feed and evidence rules, the records root, the log and the state root
 after the state transition. A refused block leaves the chain as it was. Nothing here reads a clock.
+
+A block judged by `validate` (or made by `propose`) is not executed again by `append` at the same
+tip: what it changes is kept (`_Prepared`) and replayed, so a node that checks a proposal before
+voting and stores it once decided runs its records once.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from ledger.merkle import CompletedNode, MerkleLog, leaf_hash, root_of, root_of_
 from ledger.records import Equivocation, Record
 from ledger.rulebook import Rule
 from ledger.state import Apply, LedgerState, double_vote_key, no_transition
+from ledger.validators import ValidatorSet
 from ledger.vote_evidence import DoubleVote
 
 ZERO = bytes(32)
+PREPARED = 4
+"""Blocks judged at the current tip whose changes are kept for `append` (one per round tried)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +63,8 @@ class Chain:
         self.state = state if state is not None else LedgerState.from_genesis(genesis)
         self.log = log if log is not None else MerkleLog(keep_nodes=False)
         self.tip = tip or Tip(height=0, block_id=genesis.network_id, time=genesis.time)
+        self._prepared: dict[bytes, _Prepared] = {}
+        """Blocks judged at `tip`, by id."""
 
     def append(
         self, block: Block, *, signatures_checked: bool = False, commit: Commit | None = None
@@ -63,25 +72,35 @@ class Chain:
         """Verify `block` as the next one and apply it; return what it changed.
         `signatures_checked` says the caller already verified every record's signature (e.g. on
         several cores). `commit`, if given, must certify `block` too, or nothing is applied."""
-        header = self._check_header(block.header)
+        prepared = self._judged(block, signatures_checked=signatures_checked)
+        # a prepared block was judged at this very tip
+        header = block.header if prepared is not None else self._check_header(block.header)
         with self._attempt() as attempt:
-            leaves = self._execute(
-                block, check_signatures=not signatures_checked, nodes=attempt.nodes
-            )
-            self._check_roots(header, leaves)
+            if prepared is None:
+                leaves = self._execute(
+                    block, check_signatures=not signatures_checked, nodes=attempt.nodes
+                )
+                self._check_roots(header, leaves)
+            else:
+                self._replay(prepared, attempt)
             if commit is not None:
                 self._check_commit(commit, header)
             attempt.keep = True
         self.tip = Tip(height=header.height, block_id=header.id, time=header.time)
+        self._prepared.clear()
         return Applied(changed=attempt.changed, log_nodes=attempt.nodes)
 
     def validate(self, block: Block, *, signatures_checked: bool = False) -> None:
-        """Raise unless `block` would be accepted by `append`; change nothing.
-        `signatures_checked` as for `append`."""
+        """Raise unless `block` would be accepted by `append`; change nothing (but keep what
+        it changes, for `append`). `signatures_checked` as for `append`."""
+        if self._judged(block, signatures_checked=signatures_checked) is not None:
+            return
         header = self._check_header(block.header)
+        nodes: list[CompletedNode] = []
         with self._attempt():
-            leaves = self._execute(block, check_signatures=not signatures_checked)
+            leaves = self._execute(block, check_signatures=not signatures_checked, nodes=nodes)
             self._check_roots(header, leaves)
+            self._prepare(header.id, block, nodes, verified_here=not signatures_checked)
 
     def propose(
         self,
@@ -110,8 +129,14 @@ class Chain:
             last_commit=last_commit,
         )
         block = Block(header=draft, records=tuple(records))
+        try:  # what the header says before its roots; a block it breaks is not kept as judged
+            self._check_header(draft)
+            judged = True
+        except InvalidData:
+            judged = False
+        nodes: list[CompletedNode] = []
         with self._attempt():
-            self._execute(block, check_signatures=not signatures_checked)
+            self._execute(block, check_signatures=not signatures_checked, nodes=nodes)
             header = dataclasses.replace(
                 draft,
                 log_size=self.log.size,
@@ -119,7 +144,41 @@ class Chain:
                 state_root=self.state.root(),
                 new_validators=self.state.validator_change,
             )
+            if judged:
+                self._prepare(header.id, block, nodes, verified_here=not signatures_checked)
         return Block(header=header, records=block.records)
+
+    def _judged(self, block: Block, *, signatures_checked: bool) -> _Prepared | None:
+        """What `block` changes, if it was judged at this tip as it is now, with its
+        signatures checked then or vouched for now."""
+        prepared = self._prepared.get(block.id)
+        if prepared is None or prepared.raws != tuple(r.raw for r in block.records):
+            return None  # the header names its records by their root, checked in execution
+        return prepared if prepared.verified_here or signatures_checked else None
+
+    def _prepare(
+        self, block_id: bytes, block: Block, nodes: list[CompletedNode], *, verified_here: bool
+    ) -> None:
+        """Keep what the block being tried changes (before `_attempt` undoes it)."""
+        if len(self._prepared) >= PREPARED:
+            del self._prepared[next(iter(self._prepared))]
+        self._prepared[block_id] = _Prepared(
+            raws=tuple(r.raw for r in block.records),
+            changes=self.state.changes(),
+            validator_change=self.state.validator_change,
+            log_size=self.log.size,
+            frontier=self.log.frontier(),
+            nodes=tuple(nodes),
+            verified_here=verified_here,
+        )
+
+    def _replay(self, prepared: _Prepared, attempt: _Attempt) -> None:
+        """Make the changes of a block judged at this tip, without executing it again. (Its
+        roots were checked then; the state tree rehashes the changed paths when next asked.)"""
+        self.state.replay(prepared.changes)
+        self.state.validator_change = prepared.validator_change
+        self.log = MerkleLog.from_frontier(prepared.log_size, prepared.frontier, keep_nodes=False)
+        attempt.nodes += prepared.nodes
 
     def verify_commit(self, commit: Commit) -> None:
         """Raise CertificateError unless `commit` certifies the tip block."""
@@ -303,6 +362,23 @@ class Applied:
 
     changed: list[bytes]
     log_nodes: list[CompletedNode]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Prepared:
+    """What a block judged at the tip changes: state keys (first touched first) with their new
+    raw values, the validator change, the Merkle log after it and the nodes it completed."""
+
+    raws: tuple[bytes, ...]
+    """Its records, as judged."""
+    changes: tuple[tuple[bytes, bytes | None], ...]
+    validator_change: ValidatorSet | None
+    log_size: int
+    frontier: tuple[bytes, ...]
+    nodes: tuple[CompletedNode, ...]
+    verified_here: bool
+    """Its records' signatures were verified while it was executed (not vouched for by the
+    caller): an `append` that asks for them to be checked may use it too."""
 
 
 @dataclass(slots=True)

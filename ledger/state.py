@@ -8,7 +8,7 @@ on every machine. `begin`/`commit`/`rollback` let a caller try a block and undo 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ledger import codec
@@ -131,6 +131,17 @@ class LedgerState:
         journal, self._journal = self._journal or {}, None
         self._cache.clear()
         return list(journal)
+
+    def changes(self) -> tuple[tuple[bytes, bytes | None], ...]:
+        """The open transaction's changes: each key it touched, in the order first touched,
+        with its raw value now (None: deleted)."""
+        self._flush()
+        return tuple((key, self.tree.get(key)) for key in self._journal or ())
+
+    def replay(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Make `changes` (as `changes()` gave them) in the open transaction."""
+        for key, value in changes:
+            self.put_raw(key, value)
 
     def rollback(self) -> None:
         journal, self._journal = self._journal or {}, None

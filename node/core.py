@@ -553,14 +553,15 @@ class NodeCore:
         for data in records:
             try:
                 record = decode_record(data)
-                stored = self.store.record(record.id)
+                if record.id in self.mempool:
+                    results.append(Submitted(record_id=record.id, status="known"))
+                    continue
+                head = self.store.chain.state.feed_head(record.author)
+                stored = self.store.record(record.id) if record.seq <= head.seq else None
                 if stored is not None:
                     results.append(
                         Submitted(record_id=record.id, status="final", height=stored.height)
                     )
-                    continue
-                if record.id in self.mempool:
-                    results.append(Submitted(record_id=record.id, status="known"))
                     continue
                 record.verify(self.network_id)
                 self.verified.add(record.id)

@@ -88,12 +88,14 @@ async def wait_ready(session: aiohttp.ClientSession, apis: list[str]) -> None:
 
 async def run_load(
     nodes: list[tuple[str, str]], feeds: list[list[Record]], rate: float, inflight: int, batch: int
-) -> tuple[dict[bytes, float], dict[bytes, float], float, float]:
+) -> tuple[dict[bytes, float], dict[bytes, float], list[tuple[float, int]], float, float]:
     """Submit every record (each author always through the same node: its feed stays in
-    order) and note when each is final; (submitted, final, start, end) in monotonic seconds."""
+    order) and note when each is final; (submitted, final, blocks with records as (when final,
+    how many), start, end) in monotonic seconds."""
     apis = [api for api, _ in nodes]
     submitted: dict[bytes, float] = {}
     final: dict[bytes, float] = {}
+    blocks: list[tuple[float, int]] = []
     order = [r for round_ in zip(*feeds, strict=False) for r in round_]
     per_node: list[list[Record]] = [[] for _ in nodes]
     for record in order:
@@ -134,6 +136,8 @@ async def run_load(
                     async with session.get(f"{api}/api/blocks/{height}") as r:
                         ids = (await r.json())["records"]
                     now = time.monotonic()
+                    if ids:
+                        blocks.append((now, len(ids)))
                     for rid in ids:
                         final.setdefault(bytes.fromhex(rid), now)
                 if len(final) >= len(order):
@@ -155,7 +159,7 @@ async def run_load(
         done.set()
         await asyncio.wait_for(watcher, 300)
         end = max(final.values())
-    return submitted, final, start, end
+    return submitted, final, blocks, start, end
 
 
 def main() -> None:
@@ -191,7 +195,7 @@ def main() -> None:
                 for n in specs
             ]
             cpu_before = [cpu_seconds(p.pid) for p in processes]
-            submitted, final, start, end = asyncio.run(
+            submitted, final, blocks, start, end = asyncio.run(
                 run_load(nodes, feeds, args.rate, args.inflight, args.batch)
             )
             cpu_after = [cpu_seconds(p.pid) for p in processes]
@@ -207,7 +211,15 @@ def main() -> None:
     print(f"raw Ed25519 verifications/s (one core): {raw:,.0f}")
     print(f"finalized records/s: {rate:,.0f}")
     print(f"ratio finalized/raw: {rate / raw:.3f}")
-    print(f"submit-to-final latency: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    interval = (blocks[-1][0] - blocks[0][0]) / max(1, len(blocks) - 1)
+    print(
+        f"blocks with records: {len(blocks)}, {len(final) / len(blocks):.0f} records each on "
+        f"average, one every {interval * 1000:.0f} ms"
+    )
+    print(
+        f"submit-to-final latency: p50 {p50 * 1000:.0f} ms ({p50 / interval:.1f} block intervals), "
+        f"p99 {p99 * 1000:.0f} ms"
+    )
     print("CPU s per finalized record per node: " + ", ".join(f"{c * 1e6:.0f} us" for c in cpu))
 
 

@@ -700,3 +700,57 @@ def test_state_root_is_the_same_in_a_fresh_process_with_another_hash_seed(seed: 
 def test_records_root_is_the_rfc9162_root_of_the_body(at2: Tip2) -> None:
     good = at2.good()
     assert good.header.records_root == root_of([r.raw for r in good.records])
+
+
+# a block judged before it is appended (a node validates a proposal, then stores it decided)
+
+
+def counting(chain: Chain) -> list[int]:
+    """Counts each execution of a block's state transition on `chain`."""
+    runs: list[int] = []
+    apply = chain.apply
+
+    def counted(state: LedgerState, block: Any) -> LedgerState:
+        runs.append(block.header.height)
+        return apply(state, block)
+
+    chain.apply = counted
+    return runs
+
+
+def test_a_judged_block_is_executed_once_and_lands_as_if_executed_on_append(at2: Tip2) -> None:
+    fresh = Chain(at2.chain.genesis, apply=at2.chain.apply)  # the same blocks, never judged
+    for block in at2.builder.blocks:
+        fresh.append(block)
+    runs = counting(at2.chain)
+    block = at2.good()
+    at2.chain.validate(block)
+    at2.chain.validate(block)
+    at2.chain.append(block, commit=at2.builder.certify(block))
+    assert runs == [3]  # proposing it executed it; judging and appending it did not again
+    fresh.append(block)
+    assert snapshot(at2.chain) == snapshot(fresh)
+
+
+def test_a_judged_header_with_other_records_is_executed_and_refused(at2: Tip2) -> None:
+    block = at2.good()
+    at2.chain.validate(block)
+    swapped = replace_records(block, list(reversed(block.records)))
+    assert swapped.id == block.id
+    runs = counting(at2.chain)
+    assert_refused(at2, swapped, "records_root does not match its records")
+    assert runs[0] == 3
+
+
+def test_signatures_vouched_for_when_judged_are_checked_on_an_append_that_asks(at2: Tip2) -> None:
+    forged = _forged(at2)
+    made = at2.chain.propose(
+        forged.records,
+        proposer=forged.header.proposer,
+        last_commit=forged.header.last_commit,
+        signatures_checked=True,  # the caller vouches, wrongly
+    )
+    at2.chain.validate(made, signatures_checked=True)
+    with pytest.raises(BlockError, match="bad signature"):
+        at2.chain.append(made)  # asks for every signature to be checked
+    assert at2.chain.tip.height == 2

@@ -117,8 +117,12 @@ def _follows(head: FeedHead, record: Record) -> FeedHead:
     return extend(head, record, reference_time=record.timestamp, max_skew=0)
 
 
+def _who(record: Record) -> str:
+    return f"author {record.author.hex()[:16]}"
+
+
 def _head_of(record: Record) -> FeedHead:
-    return FeedHead(seq=record.seq, id=record.id, timestamp=record.timestamp)
+    return FeedHead.of(record)
 
 
 class Mempool:
@@ -192,28 +196,30 @@ class Mempool:
             entry.local = entry.local or local
             return Admitted.KNOWN
         view = self._view()
-        who = f"author {record.author.hex()[:16]}"
         max_skew = view.param("max_skew_ms")
         if record.timestamp > now + max_skew:
             raise Refused(
                 Refusal.FROM_FUTURE,
-                f"{who} seq {record.seq}: timestamp {record.timestamp} is more than {max_skew} ms "
-                f"after this node's clock {now}",
+                f"{_who(record)} seq {record.seq}: timestamp {record.timestamp} is more than "
+                f"{max_skew} ms after this node's clock {now}",
             )
         final = view.feed_head(record.author)
         run = self._runs.get(record.author, ())
         tail = _head_of(run[-1]) if run else final
         if record.seq <= final.seq:
             raise Refused(
-                Refusal.FINAL, f"{who} seq {record.seq} is final already (head {final.seq})"
+                Refusal.FINAL,
+                f"{_who(record)} seq {record.seq} is final already (head {final.seq})",
             )
         if record.seq <= tail.seq or record.seq in self._held_at.get(record.author, {}):
-            raise Refused(Refusal.CONFLICT, f"{who} has another record at seq {record.seq}")
+            raise Refused(
+                Refusal.CONFLICT, f"{_who(record)} has another record at seq {record.seq}"
+            )
         if record.seq > tail.seq + 1 + self.max_future:
             raise Refused(
                 Refusal.GAP,
-                f"{who}: seq {record.seq} is more than {self.max_future} past the next one, "
-                f"{tail.seq + 1}",
+                f"{_who(record)}: seq {record.seq} is more than {self.max_future} past the next "
+                f"one, {tail.seq + 1}",
             )
         self._check_evidence(record, view)
         if record.seq > tail.seq + 1:
@@ -346,6 +352,8 @@ class Mempool:
         """Move the held records of `author` that its run now reaches to the run, if they extend
         it; return those dropped instead (at a finalized seq and not in `final`, or not
         extending)."""
+        if author not in self._held_at:
+            return []
         dropped: list[Record] = []
         run = self._runs.get(author)
         tail = _head_of(run[-1]) if run else view.feed_head(author)
