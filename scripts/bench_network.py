@@ -110,7 +110,6 @@ async def run_load(
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, apis)
         slots = asyncio.Semaphore(inflight)
-        done = asyncio.Event()
 
         async def submit(n: int, records: list[Record]) -> None:
             async with slots:
@@ -126,23 +125,21 @@ async def run_load(
                     print(f"submit refused: {r.status} {answer}", file=sys.stderr)
 
         async def watch() -> None:
+            """Follow node 1's chain block by block, each asked for before it exists (the API
+            answers once it does): a record is final when the block holding it is."""
             api = apis[0]
             height = 0
-            while not done.is_set() or len(final) < len(order):
-                async with session.get(f"{api}/api/status") as r:
-                    tip = (await r.json())["height"]
-                while height < tip:
-                    height += 1
-                    async with session.get(f"{api}/api/blocks/{height}") as r:
-                        ids = (await r.json())["records"]
-                    now = time.monotonic()
-                    if ids:
-                        blocks.append((now, len(ids)))
-                    for rid in ids:
-                        final.setdefault(bytes.fromhex(rid), now)
-                if len(final) >= len(order):
-                    return
-                await asyncio.sleep(0.02)
+            while len(final) < len(order):
+                async with session.get(f"{api}/api/blocks/{height + 1}?wait=10") as r:
+                    if r.status == 404:
+                        continue  # not there yet after the wait: ask again
+                    ids = (await r.json())["records"]
+                height += 1
+                now = time.monotonic()
+                if ids:
+                    blocks.append((now, len(ids)))
+                for rid in ids:
+                    final.setdefault(bytes.fromhex(rid), now)
 
         watcher = asyncio.ensure_future(watch())
         start = time.monotonic()
@@ -156,7 +153,6 @@ async def run_load(
             sent += len(records)
             tasks.append(asyncio.ensure_future(submit(n, records)))
         await asyncio.gather(*tasks)
-        done.set()
         await asyncio.wait_for(watcher, 300)
         end = max(final.values())
     return submitted, final, blocks, start, end

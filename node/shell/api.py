@@ -220,6 +220,12 @@ async def block(request: web.Request) -> web.Response:
         height = -1
     if not 0 <= height <= MAX_HEIGHT:
         return _error(400, f"height must be an integer from 0 to {MAX_HEIGHT}")
+    wait = _wait_arg(request)
+    if wait > 0 and height > core.store.tip.height:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                while height > core.store.tip.height:
+                    await node.height_changed.wait()
     doc = await node.call(block_doc, core, height)
     if doc is None:
         return _error(404, f"no block {height} on this node")
