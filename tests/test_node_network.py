@@ -234,6 +234,11 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
             assert not_a_batch.value.status == 400
         with pytest.raises(ApiError, match="token"):
             Client(node.api, None).post("/api/records", {"records": [fresh.raw.hex()]})
+        # a block asked for before the node has it is answered once it does
+        ahead = node.status()["height"] + 2
+        assert node.get(f"/api/blocks/{ahead}?wait=60", timeout=70)["header"]["height"] == ahead
+        with pytest.raises(urllib.error.HTTPError, match="400"):
+            node.get(f"/api/blocks/{ahead}?wait=121")
         # peers pull records by id over HTTP: known ones in the order asked, unknown ones left out
         other = net.nodes[1].spec.url
         ids = f"{bytes(32).hex()},{record.id.hex()}"
