@@ -125,6 +125,15 @@ def _put(root: _Tree, leaf: _Leaf, path: int) -> _Tree:
         return root
 
 
+def _leaf_at(tree: _Tree, path: int) -> _Leaf | None:
+    """The leaf where `path` ends in `tree` (its own key's, another's, or none)."""
+    shift = _TOP
+    while isinstance(tree, _Node):
+        tree = tree.kids[(path >> shift) & 15]
+        shift -= 4
+    return tree
+
+
 def _remove(tree: _Tree, key: bytes, path: int, depth: int) -> _Tree:
     if tree is None:
         return None
@@ -188,13 +197,19 @@ class StateTree:
             self._dirty.add(key)
 
     def _flush(self) -> None:
+        """Bring the tree to the map. A key set back to what the tree already holds (a block
+        tried, undone, then made for good) leaves its path as hashed."""
         root, values = self._root, self._values
         for key in self._dirty:
             value, path = values.get(key), key_path(key)
+            held = _leaf_at(root, path)
             if value is None:
-                root = _remove(root, key, path, 0)
+                if held is not None and held[_KEY] == key:
+                    root = _remove(root, key, path, 0)
             else:
-                root = _put(root, (key, leaf_hash(path, value)), path)
+                leaf = (key, leaf_hash(path, value))
+                if held != leaf:
+                    root = _put(root, leaf, path)
         self._root = root
         self._dirty.clear()
 

@@ -429,14 +429,11 @@ class Store:
         try:
             if not fsync:
                 self._db.execute("PRAGMA synchronous=NORMAL")
+            gone = [(f"node:{name}",) for name, value in changes.items() if value is None]
+            kept = [(f"node:{name}", value) for name, value in changes.items() if value is not None]
             with self._db:
-                for name, value in changes.items():
-                    if value is None:
-                        self._db.execute("DELETE FROM meta WHERE key = ?", (f"node:{name}",))
-                    else:
-                        self._db.execute(
-                            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"node:{name}", value)
-                        )
+                self._db.executemany("DELETE FROM meta WHERE key = ?", gone)
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", kept)
         except sqlite3.Error as e:
             raise StoreError(f"cannot store node values in {self.path}: {e}") from e
         finally:

@@ -56,6 +56,35 @@ def test_incremental_root_equals_from_scratch(
     assert dict(tree.items()) == second
 
 
+@given(maps, maps, maps, st.booleans())
+def test_a_change_hashed_undone_and_made_again_gives_the_from_scratch_root(
+    first: dict[bytes, bytes], tried: dict[bytes, bytes], then: dict[bytes, bytes], again: bool
+) -> None:
+    """A block tried (hashed), undone, then made for good or another made instead: keys set
+    back to what the tree holds are not rehashed, and the root is still the map's."""
+    tree = tree_of(first)
+    tree.root()
+
+    def write(changes: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
+        before = {key: tree.get(key) for key in changes}
+        for key, value in changes.items():
+            tree.set(key, value or None)  # an empty value stands for a deletion
+        return before
+
+    undo = write(tried)
+    tree.root()
+    for key, value in undo.items():
+        tree.set(key, value)
+    write(tried if again else then)
+    expected = dict(first)
+    for key, value in (tried if again else then).items():
+        if value:
+            expected[key] = value
+        else:
+            expected.pop(key, None)
+    assert tree.root() == tree_of(expected).root()
+
+
 def test_empty_tree_root() -> None:
     assert StateTree().root() == EMPTY
 
