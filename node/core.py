@@ -305,7 +305,8 @@ class NodeCore:
         """Relayed only once it passed every check against the current state: a bad signature
         is the sender's fault (InvalidData); a record the mempool cannot take now is not. (The
         pacer hears of it once the whole batch is in: a block then takes them all.)"""
-        if sha256(data) in self.gossip.seen:
+        message_id = sha256(data)
+        if message_id in self.gossip.seen:
             return []
         record = decode_record(data)
         if record.id not in self.verified:
@@ -316,14 +317,18 @@ class NodeCore:
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
             return []
-        return list(self.gossip.received(peer, data, kind=Kind.RECORD, now=now).sends)
+        received = self.gossip.received(
+            peer, data, kind=Kind.RECORD, now=now, message_id=message_id
+        )
+        return list(received.sends)
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once
         their signature verifies against the validators of their height; a bad one, or a
         decision whose certificate does not verify, is the sender's fault (every node checks
         before it relays)."""
-        if sha256(data) in self.gossip.seen:
+        message_id = sha256(data)
+        if message_id in self.gossip.seen:
             return []  # a copy: decoding a proposal again would cost a parse of its block
         message = decode_message(data, self.mempool.get)
         engine = self.engine
@@ -348,7 +353,10 @@ class NodeCore:
             engine = self.engine
         elif height == engine.height:
             self._followed.add(height)
-        out += self.gossip.received(peer, data, kind=Kind.CONSENSUS, now=now).sends
+        received = self.gossip.received(
+            peer, data, kind=Kind.CONSENSUS, now=now, message_id=message_id
+        )
+        out += received.sends
         if height < engine.height:
             return out  # relayed for peers still deciding it
         self._started_elsewhere = max(self._started_elsewhere, height)

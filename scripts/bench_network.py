@@ -191,10 +191,12 @@ def main() -> None:
                 for n in specs
             ]
             cpu_before = [cpu_seconds(p.pid) for p in processes]
+            load_before = time.process_time()
             submitted, final, blocks, start, end = asyncio.run(
                 run_load(nodes, feeds, args.rate, args.inflight, args.batch)
             )
             cpu_after = [cpu_seconds(p.pid) for p in processes]
+            load_cpu = time.process_time() - load_before
         finally:
             stop_all(processes)
     raw_after = raw_verifications_per_second()
@@ -222,6 +224,10 @@ def main() -> None:
         f"p99 {p99 * 1000:.0f} ms"
     )
     print("CPU s per finalized record per node: " + ", ".join(f"{c * 1e6:.0f} us" for c in cpu))
+    print(
+        f"CPU of the load generator (this process, on the same cores): "
+        f"{load_cpu / len(final) * 1e6:.0f} us per record"
+    )
 
 
 if __name__ == "__main__":

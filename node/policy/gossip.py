@@ -71,9 +71,17 @@ class Forwarding(Protocol[P]):
     def peer_left(self, peer: P) -> None: ...
 
     def received(
-        self, peer: P, data: bytes, *, kind: Kind, now: int, relay: bool = True
+        self,
+        peer: P,
+        data: bytes,
+        *,
+        kind: Kind,
+        now: int,
+        relay: bool = True,
+        message_id: bytes | None = None,
     ) -> Received[P]:
-        """`data` came from `peer`. `relay=False` for a message meant for this node only."""
+        """`data` came from `peer`. `relay=False` for a message meant for this node only;
+        `message_id`, its id if the caller has it already."""
         ...
 
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
@@ -172,9 +180,17 @@ class Flood(Generic[P]):
         self._has.pop(peer, None)
 
     def received(
-        self, peer: P, data: bytes, *, kind: Kind, now: int, relay: bool = True
+        self,
+        peer: P,
+        data: bytes,
+        *,
+        kind: Kind,
+        now: int,
+        relay: bool = True,
+        message_id: bytes | None = None,
     ) -> Received[P]:
-        message_id = sha256(data)
+        if message_id is None:
+            message_id = sha256(data)
         new = self.seen.first_time(message_id, now)
         has = self._has.get(peer)
         if has is not None:
