@@ -32,10 +32,15 @@ class FeedHead:
     @classmethod
     def of(cls, record: Record) -> FeedHead:
         """The head a record makes (its fields passed the record's schema already)."""
+        return cls.checked(record.seq, record.id, record.timestamp)
+
+    @classmethod
+    def checked(cls, seq: int, id_: bytes, timestamp: int) -> FeedHead:
+        """A head from values checked already: a record's, or the state's own encoding."""
         head = object.__new__(cls)
-        object.__setattr__(head, "seq", record.seq)
-        object.__setattr__(head, "id", record.id)
-        object.__setattr__(head, "timestamp", record.timestamp)
+        object.__setattr__(head, "seq", seq)
+        object.__setattr__(head, "id", id_)
+        object.__setattr__(head, "timestamp", timestamp)
         return head
 
 
