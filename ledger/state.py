@@ -8,10 +8,12 @@ on every machine. `begin`/`commit`/`rollback` let a caller try a block and undo 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ledger import codec
+from ledger.errors import SchemaError
 from ledger.feed import EMPTY_HEAD, FeedHead
 from ledger.genesis import Genesis
 from ledger.records import Equivocation
@@ -176,10 +178,20 @@ class LedgerState:
         self.put(_equivocation_key(author, seq), evidence_id)
 
     def validators(self, slot: str) -> ValidatorSet:
-        return ValidatorSet.from_wire(self.get(VALIDATORS[slot]))
+        raw = self.get_raw(VALIDATORS[slot])
+        if raw is None:
+            raise SchemaError(f"the state holds no {slot} validator set")
+        return _validator_set(raw)
 
     def set_validators(self, slot: str, validators: ValidatorSet) -> None:
         self.put(VALIDATORS[slot], validators.to_wire())
+
+
+@functools.lru_cache(maxsize=16)
+def _validator_set(raw: bytes) -> ValidatorSet:
+    """The (immutable) validator set a state value encodes: the same few sets are asked for at
+    every vote and block, so each is decoded and hashed once."""
+    return ValidatorSet.from_wire(codec.decode_own(raw))
 
 
 def evidence_key(body: object) -> bytes | None:
