@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 
 from ledger.crypto import Keypair
+from ledger.records import Contribution, sign_record
 from ledger.store import Store
 from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
 from node.consensus.engine import Timeouts
 from node.consensus.messages import Status
-from node.core import Disconnect, NodeCore, Send
+from node.core import Disconnect, NodeCore, Send, _framed
+from node.policy.gossip import Kind
+from node.policy.gossip import Send as Forward
 from node.policy.signing import SigningGuard
 from node.rules import commons_genesis, commons_rules
-from node.wire import Push, decode_push, encode_push
+from node.wire import FRAME_FILL_BYTES, Push, decode_push, encode_push
 
 ME, OTHER, THIRD = (Keypair.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
 A, B = b"A" * 32, b"B" * 32  # peers, named by their node keys
@@ -166,3 +169,47 @@ def test_the_signing_guard() -> None:
     guard.decided(caught_up=True)
     guard.decided(caught_up=True)
     assert guard.may_sign(caught_up=True, covered=False, network_started=True)
+
+
+def test_records_relayed_together_go_out_packed_whole_and_in_order(core: NodeCore) -> None:
+    joined(core, A, B)
+    author = Keypair.from_seed(b"a" * 32)
+    records, prev = [], bytes(32)
+    for seq in range(1, 301):  # about 4.3 KB each: more than one frame's fill
+        body = Contribution(title=f"part {seq}", kind="code", description="x" * 4000)
+        record = sign_record(author, core.network_id, seq=seq, prev=prev, timestamp=1, body=body)
+        records.append(record)
+        prev = record.id
+    raws = [r.raw for r in records]
+    frames = [encode_push(Push.RECORDS, raws[i : i + 100]) for i in (0, 100, 200)]
+    actions = core.on_frames([(A, f) for f in frames], 5)
+    to_b = [decode_push(a.frame) for a in actions if isinstance(a, Send) and a.peer == B]
+    record_frames = [payloads for kind, payloads in to_b if kind is Push.RECORDS]
+    assert [raw for payloads in record_frames for raw in payloads] == raws
+    assert len(record_frames) == 2  # 1.3 MB of records: two frames of at most 1 MiB each
+    assert all(sum(map(len, payloads)) <= FRAME_FILL_BYTES for payloads in record_frames)
+    to_a = [decode_push(a.frame)[0] for a in actions if isinstance(a, Send) and a.peer == A]
+    assert Push.RECORDS not in to_a  # A sent them
+
+
+def test_a_peer_gets_what_is_sent_to_it_in_order_whatever_the_packing() -> None:
+    """Forwards to one peer keep their order across kinds: a proposal never overtakes the
+    records before it (it names them by id)."""
+    sends = [
+        Forward(peer=A, kind=Kind.RECORD, data=b"r1"),
+        Forward(peer=B, kind=Kind.RECORD, data=b"r1"),
+        Forward(peer=A, kind=Kind.RECORD, data=b"r2"),
+        Forward(peer=A, kind=Kind.CONSENSUS, data=b"proposal"),
+        Forward(peer=A, kind=Kind.RECORD, data=b"r3"),
+        Disconnect(peer=B, reason="bye"),
+        Forward(peer=A, kind=Kind.CONSENSUS, data=b"vote"),
+    ]
+    actions = _framed(sends)
+    assert [(a.peer, decode_push(a.frame)) for a in actions if isinstance(a, Send)] == [
+        (A, (Push.RECORDS, (b"r1", b"r2"))),
+        (A, (Push.CONSENSUS, (b"proposal",))),
+        (A, (Push.RECORDS, (b"r3",))),
+        (A, (Push.CONSENSUS, (b"vote",))),
+        (B, (Push.RECORDS, (b"r1",))),
+    ]
+    assert actions[-1] == Disconnect(peer=B, reason="bye")
