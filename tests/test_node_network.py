@@ -234,6 +234,9 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
             assert not_a_batch.value.status == 400
         with pytest.raises(ApiError, match="token"):
             Client(node.api, None).post("/api/records", {"records": [fresh.raw.hex()]})
+        with pytest.raises(ApiError) as too_large:  # read no further than 16 MiB
+            Client(node.api, token).post("/api/records", {"records": ["00" * 9 * 1024 * 1024]})
+        assert too_large.value.status == 413
         # a block asked for before the node has it is answered once it does
         ahead = node.status()["height"] + 2
         assert node.get(f"/api/blocks/{ahead}?wait=60", timeout=70)["header"]["height"] == ahead

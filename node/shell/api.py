@@ -30,7 +30,7 @@ from ledger.errors import (
     SchemaError,
     SignatureError,
 )
-from ledger.records import MAX_EVIDENCE_BYTES, Record
+from ledger.records import Record
 from node.core import NodeCore, Submission
 from node.errors import NotReadyError
 from node.policy.mempool import Refusal, Refused
@@ -43,6 +43,8 @@ NODE: web.AppKey[Node] = web.AppKey("node")
 MAX_WAIT_S = 120.0
 MAX_SUBMIT = 1024
 """Records one `POST /api/records` may carry."""
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""The largest request body (a batch of records as hex); a larger one is refused with 413."""
 MAX_HEIGHT = schema.MAX_INT
 _RULES: list[tuple[type[InvalidData], str]] = [
     (DecodeError, "encoding"),
@@ -59,7 +61,7 @@ the node has no room now (503)."""
 
 
 def make_app(node: Node) -> web.Application:
-    app = web.Application(client_max_size=MAX_SUBMIT * 2 * MAX_EVIDENCE_BYTES + 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[NODE] = node
     app.add_routes(
         [
