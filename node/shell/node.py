@@ -45,6 +45,8 @@ PUMP_BATCH = 512
 INTAKE_RECORDS = 4096
 """Records submitted through the API are handed to the core together, up to this many in one
 call: concurrent submissions share one outbox write and one frame per peer."""
+INTAKE_REQUESTS = 64
+"""Submissions waiting for the core; more wait to be queued (their HTTP requests slow down)."""
 MAX_LINKS = 32
 MAX_HANDSHAKES = 16
 """Connections accepted and still in their handshake; more are closed at once."""
@@ -91,7 +93,7 @@ class Node:
         self._inbox_bytes = 0
         self._inbox_drained = asyncio.Event()
         self._intake: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[Submission]]]]
-        self._intake = asyncio.Queue()
+        self._intake = asyncio.Queue(INTAKE_REQUESTS)
         self._handshakes = 0
         self._serving = asyncio.Semaphore(SERVING_BLOCKS)
         self.failed = asyncio.Event()
