@@ -83,7 +83,9 @@ class Event:
 
 
 class Governance:
-    """The transition. `events` lists what the last `apply` did, for people watching."""
+    """The transition. `events` lists what the last `apply` did, for people watching: the last
+    block executed, which for a block judged before it is appended (ledger/chain.py) is the
+    judging, as `append` replays its changes without executing it again."""
 
     def __init__(self, genesis: Genesis) -> None:
         self.genesis = genesis

@@ -31,7 +31,7 @@ from ledger.validators import ValidatorSet
 from ledger.vote_evidence import DoubleVote
 
 ZERO = bytes(32)
-PREPARED = 4
+MAX_PREPARED = 4
 """Blocks judged at the current tip whose changes are kept for `append` (one per round tried)."""
 
 
@@ -160,7 +160,7 @@ class Chain:
         self, block_id: bytes, block: Block, nodes: list[CompletedNode], *, verified_here: bool
     ) -> None:
         """Keep what the block being tried changes (before `_attempt` undoes it)."""
-        if len(self._prepared) >= PREPARED:
+        if len(self._prepared) >= MAX_PREPARED:
             del self._prepared[next(iter(self._prepared))]
         self._prepared[block_id] = _Prepared(
             raws=tuple(r.raw for r in block.records),

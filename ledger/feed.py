@@ -32,11 +32,12 @@ class FeedHead:
     @classmethod
     def of(cls, record: Record) -> FeedHead:
         """The head a record makes (its fields passed the record's schema already)."""
-        return cls.checked(record.seq, record.id, record.timestamp)
+        return cls.trusted(record.seq, record.id, record.timestamp)
 
     @classmethod
-    def checked(cls, seq: int, id_: bytes, timestamp: int) -> FeedHead:
-        """A head from values checked already: a record's, or the state's own encoding."""
+    def trusted(cls, seq: int, id_: bytes, timestamp: int) -> FeedHead:
+        """A head built without the checks of `__post_init__`: only for values that passed
+        them already (a record's fields, or what `LedgerState.set_feed_head` wrote)."""
         head = object.__new__(cls)
         object.__setattr__(head, "seq", seq)
         object.__setattr__(head, "id", id_)

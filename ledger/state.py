@@ -166,7 +166,7 @@ class LedgerState:
         if value is None:
             return EMPTY_HEAD
         seq, id_, at = value
-        return FeedHead.checked(seq, id_, at)  # as `set_feed_head` wrote it
+        return FeedHead.trusted(seq, id_, at)  # as `set_feed_head` wrote it
 
     def set_feed_head(self, author: bytes, head: FeedHead) -> None:
         self.put(FEED + author, (head.seq, head.id, head.timestamp))

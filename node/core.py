@@ -279,8 +279,12 @@ class NodeCore:
         """Frames from peers, in the order they arrived; what they make this node send goes
         out packed, a frame per peer and kind where it can."""
         out: list[Out] = []
+        dropped: set[Peer] = set()
         for peer, frame in frames:
-            out += self._on_frame(peer, frame, now)
+            if peer not in dropped:  # what a peer sent after bytes it is dropped for is not read
+                done = self._on_frame(peer, frame, now)
+                dropped.update(a.peer for a in done if isinstance(a, Disconnect))
+                out += done
         return _framed(out + self._pace(now))
 
     def on_frame(self, peer: Peer, frame: bytes, now: int) -> list[Action]:

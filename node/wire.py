@@ -35,7 +35,8 @@ from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
 from node.consensus.messages import MAX_MESSAGE_BYTES
 from node.errors import WireError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""Version 1 carried one payload per push frame; version 2 carries a list (PROTOCOL §16)."""
 NONCE_BYTES = 32
 MAX_HANDSHAKE_BYTES = 512
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 64

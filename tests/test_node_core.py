@@ -213,3 +213,12 @@ def test_a_peer_gets_what_is_sent_to_it_in_order_whatever_the_packing() -> None:
         (B, (Push.RECORDS, (b"r1",))),
     ]
     assert actions[-1] == Disconnect(peer=B, reason="bye")
+
+
+def test_frames_a_peer_sent_after_bytes_it_is_dropped_for_are_not_read(core: NodeCore) -> None:
+    joined(core, A, B)
+    first, second = prevote(OTHER, core), prevote(THIRD, core)
+    actions = core.on_frames([(A, b"\xc1"), (A, frame(first)), (B, frame(second))], 5)
+    assert [a.peer for a in actions if isinstance(a, Disconnect)] == [A]
+    assert not relayed_to(actions, B, first.raw)  # A's later frame was not taken
+    assert relayed_to(actions, A, second.raw)  # B's was

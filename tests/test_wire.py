@@ -217,7 +217,7 @@ def test_the_signed_body_holds_both_keys_both_nonces_and_the_role() -> None:
         (b"\x92\x01\x02", "not a map"),
         (codec.encode({"type": "records"}), "malformed frame"),
         (codec.encode({"type": "gossip", "data": [b""]}), "malformed frame"),
-        (codec.encode({"type": "record", "data": [b""]}), "malformed frame"),  # version-1 draft
+        (codec.encode({"type": "record", "data": b""}), "malformed frame"),  # protocol version 1
         (codec.encode({"type": "records", "data": b"one record, not a list"}), "1 or more"),
         (codec.encode({"type": "records", "data": []}), "1 or more"),
         (codec.encode({"type": "records", "data": ["text"]}), "1 or more"),

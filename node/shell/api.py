@@ -223,10 +223,10 @@ async def block(request: web.Request) -> web.Response:
     if not 0 <= height <= MAX_HEIGHT:
         return _error(400, f"height must be an integer from 0 to {MAX_HEIGHT}")
     wait = _wait_arg(request)
-    if wait > 0 and height > core.store.tip.height:
+    if wait > 0 and height > node.height:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
-                while height > core.store.tip.height:
+                while height > node.height:
                     await node.height_changed.wait()
     doc = await node.call(block_doc, core, height)
     if doc is None:

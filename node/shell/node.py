@@ -42,6 +42,9 @@ INBOX_BYTES = 256 * 1024 * 1024
 """Frames (and their bytes) read from peers and not yet handed to the core; past either, reading
 waits (TCP then slows the senders down)."""
 PUMP_BATCH = 512
+PUMP_BYTES = 4 * 1024 * 1024
+"""Frames handed to the core in one call: at most this many, or (past the first) bytes, so that
+timers and votes never wait long behind a backlog of records (a frame carries up to 4096)."""
 INTAKE_RECORDS = 4096
 """Records submitted through the API are handed to the core together, up to this many in one
 call: concurrent submissions share one outbox write and one frame per peer."""
@@ -61,6 +64,10 @@ DEFAULT_TIMEOUTS = Timeouts()
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+_Submission = tuple[list[bytes], asyncio.Future[list[Submission]]]
+"""Records given through the API, and where their results go."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,8 +99,9 @@ class Node:
         self._inbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(INBOX_FRAMES)
         self._inbox_bytes = 0
         self._inbox_drained = asyncio.Event()
-        self._intake: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[Submission]]]]
-        self._intake = asyncio.Queue(INTAKE_REQUESTS)
+        self._intake: asyncio.Queue[_Submission] = asyncio.Queue(INTAKE_REQUESTS)
+        self.height = 0
+        """The height of the last block this node finalized, as the event loop knows it."""
         self._handshakes = 0
         self._serving = asyncio.Semaphore(SERVING_BLOCKS)
         self.failed = asyncio.Event()
@@ -107,6 +115,7 @@ class Node:
         self.started_at = now_ms()
         self.core = await self.call(self._open_core)
         core = self.core
+        self.height = core.store.tip.height
         log.info(
             "started: network %s, height %d, peers on %s, local API on %s",
             core.network_id.hex()[:16],
@@ -235,6 +244,7 @@ class Node:
         await self.perform(await self.call(fn, *args, now_ms()))
 
     def _finalized(self, action: Finalized) -> None:
+        self.height = max(self.height, action.height)
         for record_id in action.records:
             waiter = self._finality.pop(record_id, None)
             if waiter is not None and not waiter.done():
@@ -255,9 +265,11 @@ class Node:
         assert self.core is not None  # noqa: S101 - started
         while True:
             batch = [await self._inbox.get()]
-            while not self._inbox.empty() and len(batch) < PUMP_BATCH:
+            size = len(batch[0][1])
+            while not self._inbox.empty() and len(batch) < PUMP_BATCH and size < PUMP_BYTES:
                 batch.append(self._inbox.get_nowait())
-            self._inbox_bytes -= sum(len(frame) for _, frame in batch)
+                size += len(batch[-1][1])
+            self._inbox_bytes -= size
             self._inbox_drained.set()
             batch = [(peer, frame) for peer, frame in batch if peer in self.links]  # not gone
             if batch:
@@ -281,14 +293,15 @@ class Node:
             records = [data for given, _ in batch for data in given]
             try:
                 results, actions = await self.call(self.core.submit, records, now_ms())
-            except Exception as e:  # NotReadyError, or a failure the task's end reports
+                await self.perform(actions)
+            except BaseException as e:  # NotReadyError, or a failure the task's end reports
+                error = e if isinstance(e, Exception) else NodeError("the node is stopping")
                 for _, answer in batch:
                     if not answer.done():
-                        answer.set_exception(e)
+                        answer.set_exception(error)
                 if isinstance(e, NotReadyError):
                     continue
                 raise
-            await self.perform(actions)
             at = 0
             for given, answer in batch:
                 if not answer.done():  # its caller may have gone
