@@ -48,8 +48,10 @@ CHOSEN = {
     "failed_execution.json": SHORTENED,
     # Canceled; the proposer's cancel must land while Pending, so a longer delay
     "cancel_while_pending.json": {**SHORTENED, "voting_delay": 15},
-    # validators on the real validator set; one vote per proposal, so a shorter period
-    "validator_power_on_a_live_network.json": {**SHORTENED, "voting_period": 15},
+    # validators on the real validator set; one vote per proposal, so a shorter period; its
+    # Pending check comes after a second proposal and that one's refusal (two signed commands,
+    # each waiting for a block), which can take more than 3 s under load: a longer delay
+    "validator_power_on_a_live_network.json": {**SHORTENED, "voting_delay": 8, "voting_period": 15},
 }
 
 
@@ -256,8 +258,7 @@ def check_validator_set(play: Play, scenario: dict[str, Any], genesis: dict[str,
     wanted = {key: power for key, power in wanted.items() if power}
     for node in play.net.nodes:
         wait_for(
-            lambda node=node: {v["key"]: v["power"] for v in node.status()["validators"]}
-            == wanted,
+            lambda node=node: {v["key"]: v["power"] for v in node.status()["validators"]} == wanted,
             30,
             f"{node.home.name} to run validators {wanted}",
         )
