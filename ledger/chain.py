@@ -100,7 +100,7 @@ class Chain:
         with self._attempt():
             leaves = self._execute(block, check_signatures=not signatures_checked, nodes=nodes)
             self._check_roots(header, leaves)
-            self._prepare(header.id, block, nodes, verified_here=not signatures_checked)
+            self._prepare(block, nodes, verified_here=not signatures_checked)
 
     def propose(
         self,
@@ -144,9 +144,10 @@ class Chain:
                 state_root=self.state.root(),
                 new_validators=self.state.validator_change,
             )
+            made = Block(header=header, records=block.records)
             if judged:
-                self._prepare(header.id, block, nodes, verified_here=not signatures_checked)
-        return Block(header=header, records=block.records)
+                self._prepare(made, nodes, verified_here=not signatures_checked)
+        return made
 
     def _judged(self, block: Block, *, signatures_checked: bool) -> _Prepared | None:
         """What `block` changes, if it was judged at this tip as it is now, with its
@@ -156,13 +157,11 @@ class Chain:
             return None  # the header names its records by their root, checked in execution
         return prepared if prepared.verified_here or signatures_checked else None
 
-    def _prepare(
-        self, block_id: bytes, block: Block, nodes: list[CompletedNode], *, verified_here: bool
-    ) -> None:
+    def _prepare(self, block: Block, nodes: list[CompletedNode], *, verified_here: bool) -> None:
         """Keep what the block being tried changes (before `_attempt` undoes it)."""
         if len(self._prepared) >= MAX_PREPARED:
             del self._prepared[next(iter(self._prepared))]
-        self._prepared[block_id] = _Prepared(
+        self._prepared[block.id] = _Prepared(
             raws=tuple(r.raw for r in block.records),
             changes=self.state.changes(),
             validator_change=self.state.validator_change,

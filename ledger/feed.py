@@ -50,31 +50,29 @@ EMPTY_HEAD = FeedHead()
 
 def extend(head: FeedHead, record: Record, *, reference_time: int, max_skew: int) -> FeedHead:
     """The head after `record`, or FeedError naming the rule it breaks."""
-    if (  # the common case first, without building the messages below
-        record.seq == head.seq + 1
-        and record.prev == head.id
-        and head.timestamp <= record.timestamp <= reference_time + max_skew
-    ):
-        return FeedHead.of(record)
-    who = record.author.hex()[:16]
     if record.seq != head.seq + 1:
-        raise FeedError(f"feed {who}: expected seq {head.seq + 1}, got {record.seq}")
+        raise FeedError(f"feed {_who(record)}: expected seq {head.seq + 1}, got {record.seq}")
     if record.prev != head.id:
         raise FeedError(
-            f"feed {who} seq {record.seq}: prev {record.prev.hex()[:16]} is not the id of seq "
-            f"{head.seq} ({head.id.hex()[:16]})"
+            f"feed {_who(record)} seq {record.seq}: prev {record.prev.hex()[:16]} is not the id "
+            f"of seq {head.seq} ({head.id.hex()[:16]})"
         )
     if record.timestamp < head.timestamp:
         raise FeedError(
-            f"feed {who} seq {record.seq}: timestamp {record.timestamp} is before the previous "
-            f"record's {head.timestamp}"
+            f"feed {_who(record)} seq {record.seq}: timestamp {record.timestamp} is before the "
+            f"previous record's {head.timestamp}"
         )
     if record.timestamp > reference_time + max_skew:
         raise FeedError(
-            f"feed {who} seq {record.seq}: timestamp {record.timestamp} is more than {max_skew} ms "
-            f"after the reference time {reference_time}"
+            f"feed {_who(record)} seq {record.seq}: timestamp {record.timestamp} is more than "
+            f"{max_skew} ms after the reference time {reference_time}"
         )
     return FeedHead.of(record)
+
+
+def _who(record: Record) -> str:
+    """An author as messages name it (built only when a rule is broken)."""
+    return record.author.hex()[:16]
 
 
 class FeedWriter:

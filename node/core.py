@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
 from ledger.codec import MAX_CONTAINER_LEN
@@ -724,32 +724,41 @@ def _framed(out: Sequence[Out]) -> list[Action]:
     """`out` with its forwards packed into frames: per peer, payloads of one kind in a row share
     a frame up to `FRAME_FILL_BYTES` (in their order, so a proposal never overtakes the records
     it names). The frames come first, then the other actions in their order."""
-    frames: dict[Peer, list[tuple[Push, list[bytes], int]]] = {}
+    frames: dict[Peer, list[_Packing]] = {}
     others: list[Action] = []
     for item in out:
         if not isinstance(item, Forward):
             others.append(item)
             continue
-        kind = _PUSH[item.kind]
-        size = len(item.data)
         packed = frames.setdefault(item.peer, [])
-        if packed:
-            last_kind, payloads, filled = packed[-1]
-            if (
-                last_kind is kind
-                and filled + size <= FRAME_FILL_BYTES
-                and len(payloads) < MAX_CONTAINER_LEN
-            ):
-                payloads.append(item.data)
-                packed[-1] = (kind, payloads, filled + size)
-                continue
-        packed.append((kind, [item.data], size))
-    sends: list[Action] = [
-        Send(peer=peer, frame=encode_push(kind, payloads))
+        if not (packed and packed[-1].takes(item)):
+            packed.append(_Packing(_PUSH[item.kind]))
+        packed[-1].add(item.data)
+    return [
+        Send(peer=peer, frame=encode_push(frame.kind, frame.payloads))
         for peer, packed in frames.items()
-        for kind, payloads, _ in packed
-    ]
-    return sends + others
+        for frame in packed
+    ] + others
+
+
+@dataclass(slots=True)
+class _Packing:
+    """A frame being filled."""
+
+    kind: Push
+    payloads: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def takes(self, item: Forward[Peer]) -> bool:
+        return (
+            self.kind is _PUSH[item.kind]
+            and self.size + len(item.data) <= FRAME_FILL_BYTES
+            and len(self.payloads) < MAX_CONTAINER_LEN
+        )
+
+    def add(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+        self.size += len(payload)
 
 
 _PUSH = {Kind.RECORD: Push.RECORDS, Kind.CONSENSUS: Push.CONSENSUS}

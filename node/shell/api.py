@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -248,10 +247,6 @@ async def feed(request: web.Request) -> web.Response:
     node, core = _core(request)
     author = _hex_arg(request, "author", 32)
     return web.json_response(await node.call(feed_doc, core, author))
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 # what the handlers read, on the core's thread
