@@ -313,11 +313,8 @@ class NodeCore:
         if message_id in self.gossip.seen:
             return []
         record = decode_record(data)
-        if record.id not in self.verified:
-            record.verify(self.network_id)
-            self.verified.add(record.id)
-        try:  # a final record is refused here too (its seq is final): no store lookup needed
-            self.mempool.add(record, now=now)
+        try:  # a final record is refused too (its seq is final), unverified: no store lookup
+            self.mempool.add(record, now=now, verify=self._verify)
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
             return []
@@ -575,8 +572,7 @@ class NodeCore:
                         Submitted(record_id=record.id, status="final", height=stored.height)
                     )
                     continue
-                record.verify(self.network_id)
-                self.verified.add(record.id)
+                self._verify(record)  # first: a member is told of a bad signature before all
                 self.mempool.add(record, now=now, local=True)
             except (InvalidData, Refused) as e:
                 results.append(e)
@@ -584,6 +580,12 @@ class NodeCore:
             taken.append(record)
             results.append(Submitted(record_id=record.id, status="accepted"))
         return results, _framed(self._originated(taken, now) + self._pace(now))
+
+    def _verify(self, record: Record) -> None:
+        """Check a record's signature unless this node did before (SignatureError if bad)."""
+        if record.id not in self.verified:
+            record.verify(self.network_id)
+            self.verified.add(record.id)
 
     def _originated(self, records: Sequence[Record], now: int) -> list[Out]:
         """Records made or taken by this node, in its mempool now: into the outbox until final,

@@ -222,3 +222,28 @@ def test_frames_a_peer_sent_after_bytes_it_is_dropped_for_are_not_read(core: Nod
     assert [a.peer for a in actions if isinstance(a, Disconnect)] == [A]
     assert not relayed_to(actions, B, first.raw)  # A's later frame was not taken
     assert relayed_to(actions, A, second.raw)  # B's was
+
+
+def test_a_stale_record_costs_no_signature_check_and_a_fresh_forged_one_drops_its_sender(
+    core: NodeCore,
+) -> None:
+    """A forged copy of a pending record's seq is refused as a conflict before its signature is
+    looked at (a peer replaying old records makes this node verify nothing); a forged record
+    the mempool would take is checked, and its sender dropped."""
+    joined(core, A, B)
+    author = Keypair.from_seed(b"a" * 32)
+    first = sign_record(author, core.network_id, seq=1, prev=bytes(32), timestamp=1,
+                        body=Contribution(title="first", kind="code"))  # fmt: skip
+    second = sign_record(author, core.network_id, seq=2, prev=first.id, timestamp=1,
+                         body=Contribution(title="second", kind="code"))  # fmt: skip
+
+    def forged(raw: bytes) -> bytes:
+        return raw[:-1] + bytes([raw[-1] ^ 1])  # the signature's last byte
+
+    assert relayed_to(core.on_frame(A, encode_push(Push.RECORDS, [first.raw]), 5), B, first.raw)
+    stale = core.on_frame(B, encode_push(Push.RECORDS, [forged(first.raw)]), 6)
+    assert stale == []  # neither relayed nor the sender's fault: it was never verified
+    assert len(core.verified._ids) == 1
+    fresh = core.on_frame(B, encode_push(Push.RECORDS, [forged(second.raw)]), 7)
+    assert [a.peer for a in fresh if isinstance(a, Disconnect)] == [B]
+    assert second.id not in core.mempool

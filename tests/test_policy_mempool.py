@@ -15,6 +15,7 @@ from ledger_factory import GENESIS_TIME, STEP_MS, Author, Builder, genesis_of, k
 
 from ledger.block import Block
 from ledger.crypto import sha256
+from ledger.errors import SignatureError
 from ledger.genesis import Param
 from ledger.records import Contribution, Equivocation, Identity, Record
 from ledger.vote_evidence import NIL, PREVOTE, DoubleVote, Vote
@@ -431,3 +432,31 @@ def test_bounds_hold_and_every_take_is_a_valid_block(
         held = [w.pool.get(i) for i in ids]
         assert w.pool.size_bytes == sum(len(r.raw) for r in held if r is not None) <= byte_bound
         assert {r.id for r in w.pool.local_records()} <= set(ids)
+
+
+def test_the_signature_check_runs_only_for_a_record_whose_seq_and_time_pass() -> None:
+    w = World(future=0)
+    ada = w.author("ada")
+    a1, a2, a3, a4 = (work(ada, f"a{i}") for i in range(1, 5))
+    w.finalize([a1])
+    checked: list[Record] = []
+    fork = ada.sign(seq=2, prev=a1.id, at=GENESIS_TIME, body=Identity(name="fork"))
+    assert w.pool.add(a2, now=NOW, verify=checked.append) is Admitted.READY
+    for record, reason in ((a1, Refusal.FINAL), (fork, Refusal.CONFLICT), (a4, Refusal.GAP)):
+        with pytest.raises(Refused) as caught:
+            w.pool.add(record, now=NOW, verify=checked.append)
+        assert caught.value.reason is reason
+    assert w.pool.add(a2, now=NOW, verify=checked.append) is Admitted.KNOWN
+    late = work(ada, "late", NOW + SKEW + 1)
+    with pytest.raises(Refused):
+        w.pool.add(late, now=NOW, verify=checked.append)
+    assert checked == [a2]
+
+    def bad(record: Record) -> None:
+        raise SignatureError("bad signature")
+
+    with pytest.raises(SignatureError):
+        w.pool.add(a3, now=NOW, verify=bad)
+    assert a3.id not in w.pool
+    assert w.pool.add(a3, now=NOW, verify=checked.append) is Admitted.READY
+    assert checked == [a2, a3]

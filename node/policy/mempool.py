@@ -1,7 +1,8 @@
 """The mempool: records waiting for a block, as a pure state machine (DESIGN.md "Records").
 
-The caller has decoded each record and verified its signature once; the mempool judges it against
-the finalized state (`LedgerView`, e.g. the chain's `LedgerState`, read after each block is
+The caller has decoded each record and gives `add` its signature check (`verify`), which runs
+only once the record's seq and time pass, so a stale or conflicting record costs no signature
+check. The mempool judges it against the finalized state (`LedgerView`, e.g. the chain's `LedgerState`, read after each block is
 applied) and the records already pending, with the chain's own rules. The rules:
 
 - **Ready records extend their author's feed.** A record is *ready* when it extends the author's
@@ -189,8 +190,18 @@ class Mempool:
 
     # events
 
-    def add(self, record: Record, *, now: int, local: bool = False) -> Admitted:
-        """Admit a record whose signature the caller verified; raise `Refused` otherwise."""
+    def add(
+        self,
+        record: Record,
+        *,
+        now: int,
+        local: bool = False,
+        verify: Callable[[Record], None] | None = None,
+    ) -> Admitted:
+        """Admit a record, or raise `Refused`. `verify` (the caller's signature check; None for
+        a record checked already) runs once the record's seq and time pass (not known, final,
+        conflicting, too far ahead or from the future), before the evidence it may carry is
+        checked; what it raises propagates and the record is not admitted."""
         entry = self._ready.get(record.id) or self._held.get(record.id)
         if entry is not None:
             entry.local = entry.local or local
@@ -221,6 +232,8 @@ class Mempool:
                 f"{_who(record)}: seq {record.seq} is more than {self.max_future} past the next "
                 f"one, {tail.seq + 1}",
             )
+        if verify is not None:
+            verify(record)
         self._check_evidence(record, view)
         if record.seq > tail.seq + 1:
             self._make_room(len(record.raw), evict=False)
