@@ -182,8 +182,8 @@ def _collect_less() -> None:
     """Tune the cycle collector for a node process, once it has started. Reference counting frees
     almost everything a node allocates per record (cycles are rare), while each collection of the
     oldest generation walks every object alive: what the node loaded at start is moved out of
-    collections for good, and the youngest generation is collected 30 times less often (so
-    the older ones are too). Measured with scripts/bench_network.py: about 5% less CPU per record."""
+    collections for good, and the youngest generation is collected 30 times less often (so the
+    older ones are too). Measured with scripts/bench_network.py: about 5% less CPU per record."""
     gc.freeze()
     gc.set_threshold(20_000, 20, 10)
 

@@ -6,6 +6,7 @@ through the nodes' local APIs, never on fixed sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 from netkit import Devnet, RunningNode, free_ports, joiner, make_devnet, running, wait_for
 
@@ -29,6 +31,7 @@ from node.client import ApiError, Client
 from node.consensus.effects import PersistedState
 from node.core import CONSENSUS_STATE, EXTEND_FROM
 from node.rules import commons_rules
+from node.shell.api import MAX_WAITING
 from node.wire import decode_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,6 +245,7 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
         assert node.get(f"/api/blocks/{ahead}?wait=60", timeout=70)["header"]["height"] == ahead
         with pytest.raises(urllib.error.HTTPError, match="400"):
             node.get(f"/api/blocks/{ahead}?wait=121")
+        assert asyncio.run(answered_past_the_waiting_bound(node.api)) == 404
         # peers pull records by id over HTTP: known ones in the order asked, unknown ones left out
         other = net.nodes[1].spec.url
         ids = f"{bytes(32).hex()},{record.id.hex()}"
@@ -250,6 +254,33 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
         with pytest.raises(urllib.error.HTTPError, match="400") as bad:
             urllib.request.urlopen(f"{other}/p2p/records?ids=beef", timeout=5)  # noqa: S310
         bad.value.close()
+
+
+async def answered_past_the_waiting_bound(api: str) -> int:
+    """MAX_WAITING answers wait for a block far ahead; one more is answered at once (its status),
+    long before its own wait is up."""
+    far = f"{api}/api/blocks/{10**9}?wait=10"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def ask() -> int:
+            async with session.get(far) as answer:
+                return answer.status
+
+        waiting = [asyncio.ensure_future(ask()) for _ in range(MAX_WAITING)]
+        try:
+            await asyncio.sleep(0)  # the waiting requests go first
+            while True:  # once all wait, the next one is answered at once
+                extra = asyncio.ensure_future(ask())
+                done, _ = await asyncio.wait([extra, *waiting], timeout=3)
+                assert not any(w in done for w in waiting)
+                if extra in done:
+                    return extra.result()
+                extra.cancel()
+        finally:
+            for w in waiting:
+                w.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
 
 
 def test_status_and_contribute_with_no_node_running_exit_3(tmp_path: Path) -> None:

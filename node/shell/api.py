@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 NODE: web.AppKey[Node] = web.AppKey("node")
 MAX_WAIT_S = 120.0
+MAX_WAITING = 256
+"""Answers that may wait at once (`?wait`); past that, one is given at once, as without `wait`
+(each waiting answer holds a connection, and the node's peers need file descriptors too)."""
 MAX_SUBMIT = 1024
 """Records one `POST /api/records` may carry."""
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -59,9 +63,20 @@ _REFUSED_STATUS = {Refusal.CONFLICT: 409, Refusal.FULL: 503}
 the node has no room now (503)."""
 
 
+class _Waiting:
+    """How many answers wait now."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+WAITING: web.AppKey[_Waiting] = web.AppKey("waiting", _Waiting)
+
+
 def make_app(node: Node) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[NODE] = node
+    app[WAITING] = _Waiting()
     app.add_routes(
         [
             web.get("/health", health),
@@ -192,25 +207,35 @@ def _submitted(result: Submission) -> tuple[int, dict[str, Any]]:
 async def record(request: web.Request) -> web.Response:
     node, core = _core(request)
     record_id = _hex_arg(request, "id", 32)
-    wait = _wait_arg(request)
-    doc = await node.call(record_doc, core, record_id)
-    if doc is not None and doc["status"] == "pending" and wait > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(node.finality_of(record_id)), wait)
+    with _waiting(request) as wait:
         doc = await node.call(record_doc, core, record_id)
+        if doc is not None and doc["status"] == "pending" and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(node.finality_of(record_id)), wait)
+            doc = await node.call(record_doc, core, record_id)
     if doc is None:
         return _error(404, f"no record {record_id.hex()} on this node")
     return web.json_response(doc)
 
 
-def _wait_arg(request: web.Request) -> float:
+@contextlib.contextmanager
+def _waiting(request: web.Request) -> Iterator[float]:
+    """The seconds the answer may wait (`?wait`): 0 while MAX_WAITING others wait already."""
     try:
         wait = float(request.query.get("wait", "0"))
     except ValueError:
         raise _bad_request("wait must be seconds") from None
     if not 0 <= wait <= MAX_WAIT_S:  # also false for nan
         raise _bad_request(f"wait must be 0 to {MAX_WAIT_S:.0f} seconds")
-    return wait
+    waiting = request.app[WAITING]
+    if wait == 0 or waiting.count >= MAX_WAITING:
+        yield 0.0
+        return
+    waiting.count += 1
+    try:
+        yield wait
+    finally:
+        waiting.count -= 1
 
 
 async def block(request: web.Request) -> web.Response:
@@ -221,12 +246,12 @@ async def block(request: web.Request) -> web.Response:
         height = -1
     if not 0 <= height <= MAX_HEIGHT:
         return _error(400, f"height must be an integer from 0 to {MAX_HEIGHT}")
-    wait = _wait_arg(request)
-    if wait > 0 and height > node.height:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                while height > node.height:
-                    await node.height_changed.wait()
+    with _waiting(request) as wait:
+        if wait > 0 and height > node.height:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    while height > node.height:
+                        await node.height_changed.wait()
     doc = await node.call(block_doc, core, height)
     if doc is None:
         return _error(404, f"no block {height} on this node")
