@@ -257,30 +257,26 @@ def test_the_api_refuses_bad_tokens_and_bad_records_and_is_idempotent(devnet4: D
 
 
 async def answered_past_the_waiting_bound(api: str) -> int:
-    """MAX_WAITING answers wait for a block far ahead; one more is answered at once (its status),
-    long before its own wait is up."""
-    far = f"{api}/api/blocks/{10**9}?wait=10"
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    """44 more requests than MAX_WAITING ask for a block far ahead, waiting up to 12 s: whatever
+    order they arrive in, MAX_WAITING wait and the others are answered at once (their status is
+    returned). Once the waits are up, a place is free again: the next request waits its second."""
+    far = f"{api}/api/blocks/{10**9}?wait="
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-        async def ask() -> int:
-            async with session.get(far) as answer:
+        async def ask(wait: int) -> int:
+            async with session.get(far + str(wait)) as answer:
                 return answer.status
 
-        waiting = [asyncio.ensure_future(ask()) for _ in range(MAX_WAITING)]
-        try:
-            await asyncio.sleep(0)  # the waiting requests go first
-            while True:  # once all wait, the next one is answered at once
-                extra = asyncio.ensure_future(ask())
-                done, _ = await asyncio.wait([extra, *waiting], timeout=3)
-                assert not any(w in done for w in waiting)
-                if extra in done:
-                    return extra.result()
-                extra.cancel()
-        finally:
-            for w in waiting:
-                w.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+        asked = [asyncio.ensure_future(ask(12)) for _ in range(MAX_WAITING + 44)]
+        done, waiting = await asyncio.wait(asked, timeout=6)
+        assert (len(done), len(waiting)) == (44, MAX_WAITING)
+        statuses = {task.result() for task in done}
+        await asyncio.gather(*waiting)
+        start = time.monotonic()
+        assert await ask(1) == 404
+        assert time.monotonic() - start >= 1  # it waited: the places were given back
+        (status,) = statuses
+        return status
 
 
 def test_status_and_contribute_with_no_node_running_exit_3(tmp_path: Path) -> None:

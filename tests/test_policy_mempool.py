@@ -447,9 +447,10 @@ def test_the_signature_check_runs_only_for_a_record_whose_seq_and_time_pass() ->
             w.pool.add(record, now=NOW, verify=checked.append)
         assert caught.value.reason is reason
     assert w.pool.add(a2, now=NOW, verify=checked.append) is Admitted.KNOWN
-    late = work(ada, "late", NOW + SKEW + 1)
-    with pytest.raises(Refused):
+    late = work(w.author("bob"), "late", NOW + SKEW + 1)
+    with pytest.raises(Refused) as caught:
         w.pool.add(late, now=NOW, verify=checked.append)
+    assert caught.value.reason is Refusal.FROM_FUTURE
     assert checked == [a2]
 
     def bad(record: Record) -> None:

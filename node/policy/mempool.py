@@ -1,10 +1,10 @@
 """The mempool: records waiting for a block, as a pure state machine (DESIGN.md "Records").
 
-The caller has decoded each record and gives `add` its signature check (`verify`), which runs
-only once the record's seq and time pass, so a stale or conflicting record costs no signature
-check. The mempool judges it against the finalized state (`LedgerView`, e.g. the chain's
-`LedgerState`, read after each block is applied) and the records already pending, with the
-chain's own rules. The rules:
+The caller has decoded each record, and checked its signature already or gives `add` the check
+(`verify`), which runs only once the record's seq and time pass: a stale or conflicting record
+then costs no signature check. The mempool judges it against the finalized state (`LedgerView`,
+e.g. the chain's `LedgerState`, read after each block is applied) and the records already
+pending, with the chain's own rules. The rules:
 
 - **Ready records extend their author's feed.** A record is *ready* when it extends the author's
   pending tail (the finalized head, then each pending record of that author) by the feed rule of

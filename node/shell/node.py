@@ -47,8 +47,8 @@ PUMP_BYTES = 4 * 1024 * 1024
 timers and votes never wait long behind a backlog of records (a frame carries up to 4096)."""
 INTAKE_RECORDS = 4096
 """Records submitted through the API are handed to the core together: submissions are added to
-one call while it holds fewer than this many (the last one added may take it up to 1023
-past): concurrent submissions share one outbox write and one frame per peer."""
+one call while it holds fewer than this many (the last one added may take it up to
+`api.MAX_SUBMIT` - 1 past): concurrent submissions share one outbox write and one frame per peer."""
 INTAKE_REQUESTS = 64
 """Submissions waiting for the core; more wait to be queued (their HTTP requests slow down)."""
 MAX_LINKS = 32
