@@ -155,7 +155,8 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 @click.option("--dir", "where", type=click.Path(path_type=Path, file_okay=False), required=True)
 @click.option("--base-port", type=click.IntRange(1024, 65000), default=7520, show_default=True)
 def devnet(count: int, where: Path, base_port: int) -> None:
-    """Run a local network of validator nodes until Ctrl-C."""
+    """Run a local network of validator nodes until Ctrl-C; a node that exits is reported, and
+    the others go on."""
     where = where.resolve()
     nodes = existing(where)
     if nodes is None:
@@ -184,17 +185,22 @@ def devnet(count: int, where: Path, base_port: int) -> None:
         stopping = True
 
     previous = signal.signal(signal.SIGTERM, stop)
+    watched = list(zip(nodes, processes, strict=True))
     try:
-        while not stopping:
+        while not stopping and watched:
             time.sleep(0.2)
-            for n, p in zip(nodes, processes, strict=True):
-                if p.poll() is not None:
-                    log = n.home / "node.log"
-                    console.print(f"[red]{n.home.name} exited with {p.returncode}[/]; see {log}")
-                    stopping = True
+            for n, p in [(n, p) for n, p in watched if p.poll() is not None]:
+                watched.remove((n, p))
+                console.print(
+                    f"[red]{n.home.name} exited with {p.returncode}[/] (log {n.home / 'node.log'});"
+                    f" the others go on. Start it again, on its own, with:\n"
+                    f"  commons node start --home {n.home}"
+                )
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
         stop_all(processes)
         console.print("Stopped every node.")
+    if not watched and not stopping:
+        raise click.ClickException("every node of the devnet has exited")

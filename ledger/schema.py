@@ -21,7 +21,7 @@ MAX_INT = 2**53 - 1
 
 
 def exact_keys(m: Any, what: str, required: frozenset[str], optional: frozenset[str]) -> None:
-    if not isinstance(m, Mapping):
+    if type(m) is not dict and not isinstance(m, Mapping):  # the ABC check costs more than a dict's
         raise SchemaError(f"{what} must be a map, got {type(m).__name__}")
     keys = m.keys()
     if required <= keys and len(keys) == len(required):

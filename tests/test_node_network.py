@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -516,3 +518,79 @@ def test_a_node_whose_logic_fails_stops_with_an_error_instead_of_idling_on(
         asyncio.run(asyncio.wait_for(_run(node), 30))
     assert exit_code(stopped.value) not in (None, 0)
     audit(home)  # what it committed before is intact
+
+
+def test_the_devnet_command_runs_reports_a_dead_node_stops_on_ctrl_c_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """`commons devnet` as a user runs it: four nodes, a contribution final, one node killed (the
+    command says so and how to start it again; the others go on finalizing), Ctrl-C stops every
+    node, and a second run on the same folder resumes the same chain."""
+    where = tmp_path / "dn"
+    base = random.randrange(12_000, 30_000, 10)  # below the ephemeral ports free_ports hands out
+    homes = [where / f"node-{i}" for i in range(1, 5)]
+
+    def run() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli", "devnet", "--nodes", "4", "--dir", str(where),
+             "--base-port", str(base)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    def api(i: int) -> str:
+        return f"http://127.0.0.1:{base + 2 * i + 1}"
+
+    def height(i: int) -> int:
+        return int(Client(api(i)).status()["height"])
+
+    def ready(i: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"{api(i)}/ready", timeout=5) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+        except urllib.error.HTTPError as not_yet:  # 503 until it is ready
+            not_yet.close()
+            return False
+
+    def contribute_at(i: int, title: str) -> None:
+        args = ["contribute", title, "--home", str(homes[i]), "--api", api(i)[7:], "--wait"]
+        result = cli(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    first = run()
+    try:
+        for i in range(4):
+            wait_for(lambda i=i: ready(i), 60, f"node-{i + 1} ready")
+        contribute_at(1, "made on a devnet")
+        victim = next(  # node-3's own process, found as a user would (ps)
+            int(pid.name)
+            for pid in Path("/proc").iterdir()
+            if pid.name.isdigit() and f"{homes[2]}\0".encode() in (pid / "cmdline").read_bytes()
+        )
+        os.kill(victim, signal.SIGKILL)
+        before = height(0)
+        contribute_at(0, "made while node-3 is down")
+        assert height(0) > before
+        assert first.poll() is None  # the devnet goes on
+    finally:
+        first.send_signal(signal.SIGINT)
+        out, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, out
+    assert "node-3 exited with -9" in out
+    assert f"commons node start --home {homes[2]}" in out
+    assert "Stopped every node." in out
+    stored = [Store.open(home / "ledger.sqlite", rules=commons_rules) for home in homes[:2]]
+    reached = min(s.tip.height for s in stored)
+    for s in stored:
+        s.close()
+
+    second = run()
+    try:
+        for i in range(4):
+            wait_for(lambda i=i: ready(i), 60, f"node-{i + 1} ready again")
+        assert height(2) >= reached  # node-3 caught up with what the others made without it
+        contribute_at(2, "made after the restart")
+    finally:
+        second.send_signal(signal.SIGINT)
+        out, _ = second.communicate(timeout=60)
+    assert second.returncode == 0, out
+    assert "Resuming the devnet of 4 nodes" in out
