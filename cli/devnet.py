@@ -3,11 +3,13 @@
 The first run makes DIR/genesis.json and one home per node (DIR/node-1 …, keys unencrypted: a
 devnet is for trying things), each with a config.toml naming its ports and the other nodes as
 peers; a later run on the same DIR starts the same network again where it stopped. Ctrl-C (or
-SIGTERM) stops every node.
+SIGTERM) stops every node. One devnet runs on a DIR at a time (a lock on DIR/devnet.lock).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
 import signal
@@ -15,11 +17,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from cli.home import key_path
 from cli.output import console
@@ -27,6 +30,7 @@ from ledger.crypto import SEED_BYTES, Keypair, Role
 from ledger.files import read_key_file, seal_key, write_private
 from ledger.genesis import Genesis, Param
 from node.config import load
+from node.errors import ConfigError
 from node.rules import commons_genesis
 
 STOP_GRACE_S = 10.0
@@ -121,7 +125,23 @@ def existing(where: Path) -> list[DevnetNode] | None:
     for home in sorted(where.glob("node-*"), key=lambda p: int(p.name.split("-")[1])):
         config = load(home, environ={})
         found.append(DevnetNode(home=home, listen=config.listen.port, api=config.api.port))
+    if not found:
+        raise ConfigError(
+            f"{where} holds a genesis.json but no node-N homes: it is not a devnet folder "
+            "(give --dir a new or empty folder)"
+        )
     return found
+
+
+@contextlib.contextmanager
+def only_devnet_on(where: Path) -> Iterator[None]:
+    """Hold DIR/devnet.lock while a devnet runs on `where`; ConfigError if another holds it."""
+    with (where / "devnet.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another `commons devnet` runs on {where}: stop it first") from None
+        yield
 
 
 def start_node(n: DevnetNode, *, log_format: str = "text") -> subprocess.Popen[bytes]:
@@ -158,14 +178,25 @@ def devnet(count: int, where: Path, base_port: int) -> None:
     """Run a local network of validator nodes until Ctrl-C; a node that exits is reported, and
     the others go on."""
     where = where.resolve()
+    where.mkdir(parents=True, exist_ok=True)
+    with only_devnet_on(where):
+        _run(where, count, base_port)
+
+
+def _run(where: Path, count: int, base_port: int) -> None:
     nodes = existing(where)
     if nodes is None:
-        where.mkdir(parents=True, exist_ok=True)
         nodes = layout(where, count, base_port)
         genesis = create(where, nodes)
         console.print(f"Created devnet {genesis.network_id.hex()[:16]} of {count} nodes in {where}")
     else:
         console.print(f"Resuming the devnet of {len(nodes)} nodes in {where}")
+        context = click.get_current_context()
+        if any(
+            context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+            for name in ("count", "base_port")
+        ):
+            console.print("  (--nodes and --base-port shape a new devnet; this one keeps its own)")
     member = read_key_file(key_path(nodes[0].home, Role.MEMBER), None).key
     processes = [start_node(n) for n in nodes]
     for n in nodes:
@@ -192,8 +223,9 @@ def devnet(count: int, where: Path, base_port: int) -> None:
             for n, p in [(n, p) for n, p in watched if p.poll() is not None]:
                 watched.remove((n, p))
                 console.print(
-                    f"[red]{n.home.name} exited with {p.returncode}[/] (log {n.home / 'node.log'});"
-                    f" the others go on. Start it again, on its own, with:\n"
+                    f"[red]{n.home.name} exited with {p.returncode}[/] (log {n.home / 'node.log'})"
+                    + ("; the others go on" if watched else "")
+                    + f". Start it again, on its own (Ctrl-C here does not stop it), with:\n"
                     f"  commons node start --home {n.home}"
                 )
     except KeyboardInterrupt:

@@ -137,7 +137,8 @@ class Node:
         await self._serve(peer_app, self.config.listen.host, self.config.listen.port)
         api_app = api.make_app(self)
         api_app.add_routes(gov_api.routes())
-        await self._serve(api_app, self.config.api.host, self.config.api.port)
+        # a client that goes away ends its request (a long poll gives back its place at once)
+        await self._serve(api_app, self.config.api.host, self.config.api.port, cancel_gone=True)
         for url in self.config.peers:
             self._spawn(self._dial_forever(url))
         self._spawn(self._tick_forever())
@@ -155,8 +156,12 @@ class Node:
             reporter=self.keys.node,
         )
 
-    async def _serve(self, app: web.Application, host: str, port: int) -> None:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    async def _serve(
+        self, app: web.Application, host: str, port: int, *, cancel_gone: bool = False
+    ) -> None:
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=cancel_gone
+        )
         await runner.setup()
         self._runners.append(runner)
         try:
