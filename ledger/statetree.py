@@ -125,15 +125,6 @@ def _put(root: _Tree, leaf: _Leaf, path: int) -> _Tree:
         return root
 
 
-def _leaf_at(tree: _Tree, path: int) -> _Leaf | None:
-    """The leaf where `path` ends in `tree` (its own key's, another's, or none)."""
-    shift = _TOP
-    while isinstance(tree, _Node):
-        tree = tree.kids[(path >> shift) & 15]
-        shift -= 4
-    return tree
-
-
 def _remove(tree: _Tree, key: bytes, path: int, depth: int) -> _Tree:
     if tree is None:
         return None
@@ -164,7 +155,8 @@ class StateTree:
     def __init__(self) -> None:
         self._root: _Tree = None
         self._values: dict[bytes, bytes] = {}
-        self._dirty: set[bytes] = set()
+        self._dirty: dict[bytes, bytes | None] = {}
+        """Keys set since the tree was last brought to the map, with the value the tree holds."""
 
     def __len__(self) -> int:
         return len(self._values)
@@ -188,28 +180,30 @@ class StateTree:
         return min(keys)
 
     def set(self, key: bytes, value: bytes | None) -> None:
-        """Set `key` to `value`; None deletes it."""
+        """Set `key` to `value`; None deletes it. A key set back to what the tree holds (a block
+        tried, undone, then made for good) is not dirty any more: its path stays as hashed."""
+        values, dirty = self._values, self._dirty
+        before = values.get(key)
+        if before == value:
+            return
         if value is None:
-            if self._values.pop(key, None) is not None:
-                self._dirty.add(key)
-        elif self._values.get(key) != value:
-            self._values[key] = value
-            self._dirty.add(key)
+            del values[key]
+        else:
+            values[key] = value
+        if key not in dirty:
+            dirty[key] = before
+        elif dirty[key] == value:
+            del dirty[key]
 
     def _flush(self) -> None:
-        """Bring the tree to the map. A key set back to what the tree already holds (a block
-        tried, undone, then made for good) leaves its path as hashed."""
+        """Bring the tree to the map."""
         root, values = self._root, self._values
         for key in self._dirty:
             value, path = values.get(key), key_path(key)
-            held = _leaf_at(root, path)
             if value is None:
-                if held is not None and held[_KEY] == key:
-                    root = _remove(root, key, path, 0)
+                root = _remove(root, key, path, 0)
             else:
-                leaf = (key, leaf_hash(path, value))
-                if held != leaf:
-                    root = _put(root, leaf, path)
+                root = _put(root, (key, leaf_hash(path, value)), path)
         self._root = root
         self._dirty.clear()
 

@@ -85,6 +85,33 @@ def test_a_change_hashed_undone_and_made_again_gives_the_from_scratch_root(
     assert tree.root() == tree_of(expected).root()
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"a", b"b", b"c", b"d"]),
+            st.sampled_from([None, b"1", b"2"]),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_any_sequence_of_sets_deletes_and_roots_gives_the_from_scratch_root(
+    ops: list[tuple[bytes, bytes | None, bool]],
+) -> None:
+    """Few keys and values, so keys are often set back to what the tree last hashed."""
+    tree, expected = StateTree(), {}
+    for key, value, hash_now in ops:
+        tree.set(key, value)
+        if value is None:
+            expected.pop(key, None)
+        else:
+            expected[key] = value
+        if hash_now:
+            assert tree.root() == tree_of(expected).root()
+    assert tree.root() == tree_of(expected).root()
+    assert dict(tree.items()) == expected
+
+
 def test_empty_tree_root() -> None:
     assert StateTree().root() == EMPTY
 
