@@ -262,7 +262,8 @@ def sign_next(client: Client, key: Keypair, network: bytes, body: Body) -> Recor
 def wait_final(client: Client, record_id: bytes, timeout: float = WAIT_S) -> int:
     deadline = time.monotonic() + timeout
     while True:
-        asked, left = time.monotonic(), deadline - time.monotonic()
+        asked = time.monotonic()
+        left = deadline - asked
         wait = max(0.0, min(left, 30.0))
         doc = client.record(record_id, wait=wait)
         if doc["status"] == "final":

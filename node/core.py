@@ -701,10 +701,9 @@ class NodeCore:
         for name, data in kept.items():
             try:
                 record = decode_record(data)
-                record.verify(self.network_id)
+                self._verify(record)
                 if self.store.record(record.id) is None:
                     self.mempool.add(record, now=now, local=True)
-                    self.verified.add(record.id)
                     self._outbox_ids.add(record.id)
                     continue
             except (LedgerError, Refused) as e:
