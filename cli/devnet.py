@@ -34,6 +34,10 @@ from node.errors import ConfigError
 from node.rules import commons_genesis
 
 STOP_GRACE_S = 10.0
+PARAMS = {"max_block_interval_ms": Param(value=5_000, min=1_000, max=3_600_000)}
+"""A devnet's genesis makes an idle block every 5 s (the default is a minute): a validator that
+starts after the others have decided a height signs only once it has watched two decided, and
+on a devnet that should take seconds, not minutes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +191,7 @@ def _run(where: Path, count: int, base_port: int) -> None:
     nodes = existing(where)
     if nodes is None:
         nodes = layout(where, count, base_port)
-        genesis = create(where, nodes)
+        genesis = create(where, nodes, params=PARAMS)
         console.print(f"Created devnet {genesis.network_id.hex()[:16]} of {count} nodes in {where}")
     else:
         console.print(f"Resuming the devnet of {len(nodes)} nodes in {where}")

@@ -600,7 +600,7 @@ def test_the_devnet_command_runs_reports_a_dead_node_stops_on_ctrl_c_and_resumes
         for i in (0, 1, 3):
             wait_for(lambda i=i: ready(i), 60, f"node-{i + 1} ready again")
         # node-3 missed a block: it signs again once it has watched heights decided, which an
-        # idle network makes only every minute, and records waiting make at once
+        # idle devnet makes every 5 s, and records waiting make at once
         for _ in range(WATCH_HEIGHTS):
             contribute_at(0, "made after the restart")
         wait_for(lambda: ready(2), 90, "node-3 ready again")
