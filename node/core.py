@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
-from ledger.codec import MAX_CONTAINER_LEN
+from ledger.codec import MAX_CONTAINER_LEN, decode, encode
 from ledger.crypto import Keypair, Tag, sha256
-from ledger.errors import InvalidData, LedgerError
-from ledger.records import Record, decode_record, sign_record
+from ledger.errors import DecodeError, InvalidData, LedgerError
+from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record, sign_record
 from ledger.store import Store
 from ledger.vote_evidence import DoubleVote, Vote
 from node.app import ScheduleReplay, StoreApp, Verified
@@ -69,7 +69,11 @@ each record's framing."""
 CONSENSUS_STATE = "consensus"
 OUTBOX = "outbox/"
 """Node values in the store (`Store.node_value`): the validator's last persisted consensus state,
-and each of this node's own records not final yet (under `outbox/<id>`)."""
+and this node's own records not final yet, in rows of records taken at once (`outbox/<n>`, n
+counting up from 1 in 12 decimal digits, a MessagePack array of the records' bytes), each row
+kept until all of its records are final."""
+OUTBOX_ROW_RECORDS = 1024
+"""Most records in one outbox row."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +183,11 @@ class NodeCore:
         self._gossiped = 0
         self._heard: set[Peer] = set()
         """Peers that told this node their height: it joins consensus only after one has."""
-        self._outbox_ids: set[bytes] = set()
+        self._outbox: dict[bytes, str] = {}
+        """Own records not final yet, by id: the outbox row holding each."""
+        self._outbox_rows: dict[str, int] = {}
+        """Outbox rows, by name: how many of their records are not final yet."""
+        self._outbox_next = 1
         self._restore_outbox(now)
         self.engine = self._new_engine(signing=self.joined)
 
@@ -593,10 +601,17 @@ class NodeCore:
         if not records:
             return []
         # safe from a crash of this process at once, from a power cut with the next block
-        self.store.set_node_values({OUTBOX + r.id.hex(): r.raw for r in records}, fsync=False)
+        rows: dict[str, bytes | None] = {}
+        for at in range(0, len(records), OUTBOX_ROW_RECORDS):
+            row = records[at : at + OUTBOX_ROW_RECORDS]
+            name = f"{OUTBOX}{self._outbox_next:012d}"
+            self._outbox_next += 1
+            rows[name] = encode(tuple(r.raw for r in row))
+            self._outbox_rows[name] = len(row)
+            self._outbox.update((r.id, name) for r in row)
+        self.store.set_node_values(rows, fsync=False)
         out: list[Out] = []
         for record in records:
-            self._outbox_ids.add(record.id)
             out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)
         return out
 
@@ -670,7 +685,7 @@ class NodeCore:
             del self._signed[raw]  # its own messages of h may still come back relayed
         dropped = self.mempool.on_finalized(block)
         for record in dropped:
-            if record.id in self._outbox_ids:
+            if record.id in self._outbox:
                 log.warning("own record %s dropped: it no longer extends its feed", record.id.hex())
         self._forget_own([*(r.id for r in block.records), *(r.id for r in dropped)])
         log.info(
@@ -689,26 +704,53 @@ class NodeCore:
     # the outbox: this node's own records, kept until final
 
     def _forget_own(self, record_ids: Iterable[bytes]) -> None:
-        """Own records that are final now, or dropped: no longer re-sent after a restart."""
-        gone = [rid for rid in record_ids if rid in self._outbox_ids]
-        if gone:
-            self._outbox_ids.difference_update(gone)
-            self.store.set_node_values({OUTBOX + rid.hex(): None for rid in gone}, fsync=False)
+        """Own records that are final now, or dropped: no longer re-sent after a restart. A row
+        goes once none of its records is left (until then a restart skips its final ones)."""
+        done: dict[str, None] = {}
+        for record_id in record_ids:
+            name = self._outbox.pop(record_id, None)
+            if name is not None:
+                self._outbox_rows[name] -= 1
+                if not self._outbox_rows[name]:
+                    del self._outbox_rows[name]
+                    done[name] = None
+        if done:
+            self.store.set_node_values(dict.fromkeys(done), fsync=False)
 
     def _restore_outbox(self, now: int) -> None:
         """This node's own records not final when it stopped: back into the mempool."""
-        kept = self.store.node_values(OUTBOX)
-        for name, data in kept.items():
+        for name, data in self.store.node_values(OUTBOX).items():
+            number = name[len(OUTBOX) :]
+            if number.isdigit():
+                self._outbox_next = max(self._outbox_next, int(number) + 1)
             try:
-                record = decode_record(data)
-                self._verify(record)
-                if self.store.record(record.id) is None:
-                    self.mempool.add(record, now=now, local=True)
-                    self._outbox_ids.add(record.id)
-                    continue
-            except (LedgerError, Refused) as e:
-                log.warning("an own record kept from before the restart is dropped: %s", e)
-            self.store.set_node_values({name: None})
+                kept = decode(data, max_size=OUTBOX_ROW_RECORDS * (MAX_EVIDENCE_BYTES + 8))
+            except LedgerError as e:
+                kept = ()
+                log.warning("an outbox row kept from before the restart is dropped: %s", e)
+            for raw in kept if type(kept) is tuple else (data,):  # (a row of one record, before)
+                record_id = self._restore_own(raw, now)
+                if record_id is not None:
+                    self._outbox[record_id] = name
+                    self._outbox_rows[name] = self._outbox_rows.get(name, 0) + 1
+            if name not in self._outbox_rows:
+                self.store.set_node_values({name: None})
+
+    def _restore_own(self, raw: object, now: int) -> bytes | None:
+        """An own record kept from before a restart, back in the mempool: its id, or None if it
+        is final or no longer valid."""
+        try:
+            if type(raw) is not bytes:
+                raise DecodeError(f"an outbox entry is {type(raw).__name__}, not bytes")
+            record = decode_record(raw)
+            self._verify(record)
+            if self.store.record(record.id) is not None:
+                return None
+            self.mempool.add(record, now=now, local=True)
+            return record.id
+        except (LedgerError, Refused) as e:
+            log.warning("an own record kept from before the restart is dropped: %s", e)
+            return None
 
     # what the proposer takes
 

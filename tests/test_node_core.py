@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from ledger.crypto import Keypair
-from ledger.records import Contribution, sign_record
+from ledger.records import Contribution, Record, sign_record
 from ledger.store import Store
 from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
 from node.consensus.engine import Timeouts
 from node.consensus.messages import Status
-from node.core import Disconnect, NodeCore, Send, _framed
+from node.core import OUTBOX, Disconnect, NodeCore, Send, _framed
 from node.policy.gossip import Kind
 from node.policy.gossip import Send as Forward
 from node.policy.signing import SigningGuard
@@ -247,3 +247,44 @@ def test_a_stale_record_costs_no_signature_check_and_a_fresh_forged_one_drops_it
     fresh = core.on_frame(B, encode_push(Push.RECORDS, [forged(second.raw)]), 7)
     assert [a.peer for a in fresh if isinstance(a, Disconnect)] == [B]
     assert second.id not in core.mempool
+
+
+def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
+    tmp_path: Path,
+) -> None:
+    """One row for a batch of own records; a restart brings back only those not final yet, and
+    the row goes once the last of them is final. A row of one record, as written before rows
+    held batches, is read too."""
+    core = make_core(tmp_path, ME)  # the only validator: a block is decided at once
+    t0 = core.store.genesis.time
+    core.start(t0 + 100)
+
+    def contribution(seed: bytes, seq: int, prev: bytes) -> Record:
+        body = Contribution(title=f"{seed!r} {seq}", kind="code")
+        key = Keypair.from_seed(seed * 32)
+        return sign_record(key, core.network_id, seq=seq, prev=prev, timestamp=t0, body=body)
+
+    alone = contribution(b"a", 1, bytes(32))
+    y1 = contribution(b"y", 1, bytes(32))
+    y2 = contribution(b"y", 2, y1.id)  # held: its seq 1 is not there yet
+    old = contribution(b"o", 2, contribution(b"o", 1, bytes(32)).id)
+    core.submit([alone.raw, y2.raw], t0 + 1_000)
+    assert core.store.record(alone.id) is not None
+    assert core.store.record(y2.id) is None
+    assert list(core.store.node_values(OUTBOX)) == [f"{OUTBOX}000000000001"]
+    core.store.set_node_values({OUTBOX + old.id.hex(): old.raw})
+    core.store.close()
+
+    store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
+    again = NodeCore(store, ME, timeouts=Timeouts(), now=t0 + 2_000, reporter=NODE_KEY)
+    assert alone.id not in again.mempool  # final: not sent again
+    assert y2.id in again.mempool
+    assert old.id in again.mempool
+    again.start(t0 + 2_001)
+    again.submit([y1.raw], t0 + 3_000)  # y2 follows it into the block
+    assert store.record(y2.id) is not None
+    assert list(store.node_values(OUTBOX)) == [OUTBOX + old.id.hex()]
+    again.submit([contribution(b"o", 1, bytes(32)).raw], t0 + 4_000)
+    assert store.record(old.id) is not None
+    assert store.node_values(OUTBOX) == {}
+    store.close()
