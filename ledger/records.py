@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
-from ledger import codec, schema
+from ledger import codec, fastparse, schema
 from ledger.crypto import (
     HASH_BYTES,
     PUBLIC_KEY_BYTES,
@@ -209,16 +209,28 @@ class Record:
         self._seal(codec.encode(self._wire(sig=True)))
 
     @classmethod
-    def _decoded(cls, raw: bytes, m: Mapping[str, Any], body: Body, *, check: bool) -> Record:
-        """Build from a map parsed out of `raw`: `raw` is already its encoding."""
+    def parsed(
+        cls,
+        raw: bytes,
+        *,
+        author: bytes,
+        seq: int,
+        prev: bytes,
+        timestamp: int,
+        body: Body,
+        signature: bytes,
+        check: bool = True,
+    ) -> Record:
+        """The record whose canonical encoding `raw` holds these fields (parsed out of it), with
+        its own checks run unless `check` is False (bytes a checker passed already)."""
         record = object.__new__(cls)
         init = object.__setattr__
-        init(record, "author", m["author"])
-        init(record, "seq", m["seq"])
-        init(record, "prev", m["prev"])
-        init(record, "timestamp", m["at"])
+        init(record, "author", author)
+        init(record, "seq", seq)
+        init(record, "prev", prev)
+        init(record, "timestamp", timestamp)
         init(record, "body", body)
-        init(record, "signature", m["sig"])
+        init(record, "signature", signature)
         if check:
             record._check()
             record._seal(raw)
@@ -301,8 +313,29 @@ def decode_record(data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Record
     """Parse and schema-check one record; does NOT check its signature (see `Record.verify`).
 
     Raises DecodeError for bytes that are not canonical MessagePack within `max_bytes`, and
-    SchemaError for a well-formed map that is not a valid record.
+    SchemaError for a well-formed map that is not a valid record. A contribution goes through
+    the compiled parser (ledger/fastparse.py) first, to the same verdict.
     """
+    fast = fastparse.contribution(data, max_bytes)
+    if fast is not None:
+        envelope, fields = fast
+        try:
+            return Record.parsed(
+                data,
+                author=envelope.author,
+                seq=envelope.seq,
+                prev=envelope.prev,
+                timestamp=envelope.at,
+                body=Contribution(**fields),
+                signature=envelope.sig,
+            )
+        except InvalidData:
+            pass  # parsed again below, for the error of the rule it breaks
+    return _decode_record(data, max_bytes)
+
+
+def _decode_record(data: bytes, max_bytes: int) -> Record:
+    """`decode_record` without the compiled parser: the definition of a valid record."""
     m = codec.decode(data, max_size=max_bytes)
     schema.exact_keys(m, "record", _ENVELOPE_KEYS, frozenset())
     kind = m["kind"]
@@ -313,14 +346,27 @@ def decode_record(data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Record
         body = cls.from_wire(m["body"])
     except TypeError as e:  # a field of the wrong shape for the dataclass
         raise SchemaError(f"malformed {kind} body: {e}") from e
-    return Record._decoded(data, m, body, check=True)
+    return _from_map(data, m, body, check=True)
 
 
 def decode_checked(data: bytes) -> Record:
     """A record from bytes that already passed `decode_record` (on another core, say): parsed
     without repeating the canonical-form and schema checks. Never give it unchecked bytes."""
     m = codec.decode_own(data)
-    return Record._decoded(data, m, _CHECKED[m["kind"]](m["body"]), check=False)
+    return _from_map(data, m, _CHECKED[m["kind"]](m["body"]), check=False)
+
+
+def _from_map(raw: bytes, m: Mapping[str, Any], body: Body, *, check: bool) -> Record:
+    return Record.parsed(
+        raw,
+        author=m["author"],
+        seq=m["seq"],
+        prev=m["prev"],
+        timestamp=m["at"],
+        body=body,
+        signature=m["sig"],
+        check=check,
+    )
 
 
 def decode_verified(data: bytes, network_id: bytes) -> Record:
