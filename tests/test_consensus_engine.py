@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import pytest
 from ledger_factory import GENESIS_TIME, keypair
 
+from ledger import codec
 from ledger.block import Block, Commit, Precommit
 from ledger.crypto import Keypair
 from ledger.genesis import Genesis, make_genesis
@@ -583,6 +584,19 @@ def test_persisted_state_encoding_round_trips_with_locks(net: Net) -> None:
     again = PersistedState.decode(state.encode())
     assert again == state
     assert again.encode() == state.encode()
+    # locked and valid are one block: written once (as the locked one), read back as both
+    assert state.valid_block == locked
+    assert state.encode().count(locked.encode()) == 1
+    assert again.valid_block == again.locked_block == locked
+    # a state written with both, as before, reads the same
+    both = codec.decode(state.encode(), max_size=len(state.encode()))
+    both = codec.encode({**both, "valid_block": locked.encode()})
+    assert PersistedState.decode(both) == state
+    # a valid block unlike the locked one is written too
+    other = net.other_block(net.proposer(1))
+    moved = dataclasses.replace(state, round=1, valid_round=1, valid_block=other)
+    assert PersistedState.decode(moved.encode()) == moved
+    assert moved.encode().count(other.encode()) == 1
 
 
 def test_proposer_schedule_weighted_round_robin() -> None:

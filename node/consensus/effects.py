@@ -86,8 +86,8 @@ class PersistedState:
         }
         if self.locked_block is not None:
             m["locked_block"] = self.locked_block.encode()
-        if self.valid_block is not None:
-            m["valid_block"] = self.valid_block.encode()
+        if self.valid_block is not None and self.valid_block.id != self.locked[1]:
+            m["valid_block"] = self.valid_block.encode()  # left out when it is the locked one
         return codec.encode(m)
 
     @classmethod
@@ -107,6 +107,10 @@ class PersistedState:
             signed = tuple(decode_message(raw) for raw in m["signed"])
         except (ValueError, TypeError) as e:
             raise SchemaError(f"malformed persisted state: {e}") from e
+        locked = decode_block(m["locked_block"]) if "locked_block" in m else None
+        valid = (
+            locked if m["valid_round"] != -1 else None
+        )  # a valid block left out is the locked one
         own: list[Proposal | Vote] = []
         for message in signed:
             if not isinstance(message, Proposal | Vote):
@@ -117,9 +121,9 @@ class PersistedState:
             round=m["round"],
             step=step,
             locked_round=m["locked_round"],
-            locked_block=decode_block(m["locked_block"]) if "locked_block" in m else None,
+            locked_block=locked,
             valid_round=m["valid_round"],
-            valid_block=decode_block(m["valid_block"]) if "valid_block" in m else None,
+            valid_block=decode_block(m["valid_block"]) if "valid_block" in m else valid,
             schedule=ProposerSchedule.from_wire(m["schedule"]),
             signed=tuple(own),
         )
