@@ -8,7 +8,7 @@ reference time the caller passes in (a block's time; `ledger` never reads a cloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ledger import schema
 from ledger.crypto import HASH_BYTES, Keypair
@@ -16,33 +16,34 @@ from ledger.errors import FeedError
 from ledger.records import ZERO_HASH, Body, Record, sign_record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedHead:
-    """An author's latest accepted record: seq 0 and the zero id before the first."""
+class _Head(NamedTuple):
+    seq: int
+    id: bytes
+    timestamp: int
 
-    seq: int = 0
-    id: bytes = ZERO_HASH
-    timestamp: int = 0
 
-    def __post_init__(self) -> None:
-        schema.integer(self.seq, "head.seq", 0, schema.MAX_INT)
-        schema.fixed_bytes(self.id, "head.id", HASH_BYTES)
-        schema.integer(self.timestamp, "head.timestamp", 0, schema.MAX_INT)
+class FeedHead(_Head):
+    """An author's latest accepted record: seq 0 and the zero id before the first. (A named
+    tuple: a node builds several per record it handles, and a tuple is the cheapest to build.)"""
+
+    __slots__ = ()
+
+    def __new__(cls, seq: int = 0, id: bytes = ZERO_HASH, timestamp: int = 0) -> FeedHead:  # noqa: A002
+        schema.integer(seq, "head.seq", 0, schema.MAX_INT)
+        schema.fixed_bytes(id, "head.id", HASH_BYTES)
+        schema.integer(timestamp, "head.timestamp", 0, schema.MAX_INT)
+        return tuple.__new__(cls, (seq, id, timestamp))
 
     @classmethod
     def of(cls, record: Record) -> FeedHead:
         """The head a record makes (its fields passed the record's schema already)."""
-        return cls.trusted(record.seq, record.id, record.timestamp)
+        return tuple.__new__(cls, (record.seq, record.id, record.timestamp))
 
     @classmethod
     def trusted(cls, seq: int, id_: bytes, timestamp: int) -> FeedHead:
-        """A head built without the checks of `__post_init__`: only for values that passed
-        them already (a record's fields, or what `LedgerState.set_feed_head` wrote)."""
-        head = object.__new__(cls)
-        object.__setattr__(head, "seq", seq)
-        object.__setattr__(head, "id", id_)
-        object.__setattr__(head, "timestamp", timestamp)
-        return head
+        """A head built without the checks of `__new__`: only for values that passed them
+        already (a record's fields, or what `LedgerState.set_feed_head` wrote)."""
+        return tuple.__new__(cls, (seq, id_, timestamp))
 
 
 EMPTY_HEAD = FeedHead()

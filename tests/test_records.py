@@ -786,6 +786,16 @@ def test_a_feed_starts_from_the_empty_head_and_links_by_id() -> None:
 
 def test_the_empty_head_is_seq_0_and_the_zero_id() -> None:
     assert FeedHead(seq=0, id=ZERO_HASH, timestamp=0) == EMPTY_HEAD
+    assert FeedHead() == EMPTY_HEAD
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"seq": -1}, {"seq": True}, {"id": b"short"}, {"timestamp": -1}, {"timestamp": "0"}],
+)
+def test_a_head_built_from_values_checks_them(fields: dict[str, object]) -> None:
+    with pytest.raises(SchemaError):
+        FeedHead(**fields)  # type: ignore[arg-type]
 
 
 def test_a_feed_cannot_start_after_seq_1() -> None:
