@@ -394,28 +394,32 @@ class Mempool:
 
     def _recheck(self, author: bytes, view: LedgerView, final: set[bytes]) -> list[Record]:
         """Keep the part of `author`'s run that extends its new finalized head, in place; drop
-        the rest (returning what was not finalized), then promote held records."""
+        the rest (returning what was not finalized), then promote held records. Each record of
+        a run follows the one before it (checked as it joined), so only the first one left is
+        checked against the head; the evidence records carry, against the new state."""
         head = view.feed_head(author)
+        run = self._runs.pop(author, [])
         dropped: list[Record] = []
-        kept: list[Record] = []
-        tail, broken = head, False
-        for record in self._runs.pop(author, ()):
-            if record.seq <= head.seq:
-                self._unready(record)
-                if record.id not in final:
-                    dropped.append(record)
-                continue
-            if not broken:
-                try:
-                    tail = _follows(tail, record)
-                    broken = not self._evidence_ok(record, view)
-                except InvalidData:
-                    broken = True
-            if broken:
-                self._unready(record)
+        start = 0
+        while start < len(run) and run[start].seq <= head.seq:  # final now, or beside a final seq
+            record = run[start]
+            self._unready(record)
+            if record.id not in final:
                 dropped.append(record)
-            else:
-                kept.append(record)
-        if kept:
-            self._runs[author] = kept
+            start += 1
+        keep = len(run)
+        if start < keep:
+            try:
+                _follows(head, run[start])
+            except InvalidData:
+                keep = start
+        if self._offences:  # some record waiting carries evidence: a block may record its offence
+            keep = next(
+                (i for i in range(start, keep) if not self._evidence_ok(run[i], view)), keep
+            )
+        for record in run[keep:]:
+            self._unready(record)
+            dropped.append(record)
+        if start < keep:
+            self._runs[author] = run[start:keep]
         return dropped + self._promote(author, view, final)
