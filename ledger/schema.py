@@ -60,6 +60,8 @@ def bounded_bytes(value: Any, what: str, lo: int, hi: int) -> bytes:
 
 def text(value: Any, what: str, lo: int, hi: int, *, multiline: bool = False) -> str:
     """A str of `lo`..`hi` UTF-8 bytes; one-line text has no control characters at all."""
+    if type(value) is str and value.isascii() and value.isprintable() and lo <= len(value) <= hi:
+        return value  # printable ASCII: one byte a character, no control character
     if type(value) is not str:
         raise SchemaError(f"{what} must be text, got {type(value).__name__}")
     size = len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
