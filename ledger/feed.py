@@ -8,7 +8,8 @@ reference time the caller passes in (a block's time; `ledger` never reads a cloc
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple, Self
 
 from ledger import schema
 from ledger.crypto import HASH_BYTES, Keypair
@@ -33,6 +34,10 @@ class FeedHead(_Head):
         schema.fixed_bytes(id, "head.id", HASH_BYTES)
         schema.integer(timestamp, "head.timestamp", 0, schema.MAX_INT)
         return tuple.__new__(cls, (seq, id, timestamp))
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
+        return cls(*iterable)  # (so that `_replace` checks too)
 
     @classmethod
     def of(cls, record: Record) -> FeedHead:

@@ -209,7 +209,7 @@ class Record:
         self._seal(codec.encode(self._wire(sig=True)))
 
     @classmethod
-    def parsed(
+    def _parsed(
         cls,
         raw: bytes,
         *,
@@ -318,16 +318,23 @@ def decode_record(data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Record
     """
     fast = fastparse.contribution(data, max_bytes)
     if fast is not None:
-        envelope, fields = fast
+        body = fast.body
         try:
-            return Record.parsed(
+            return Record._parsed(
                 data,
-                author=envelope.author,
-                seq=envelope.seq,
-                prev=envelope.prev,
-                timestamp=envelope.at,
-                body=Contribution(**fields),
-                signature=envelope.sig,
+                author=fast.author,
+                seq=fast.seq,
+                prev=fast.prev,
+                timestamp=fast.at,
+                body=Contribution(
+                    title=body.title,
+                    kind=body.kind,
+                    refs=body.refs,
+                    description=body.description,
+                    hours=body.hours,
+                    size=body.size,
+                ),
+                signature=fast.sig,
             )
         except InvalidData:
             pass  # parsed again below, for the error of the rule it breaks
@@ -357,7 +364,7 @@ def decode_checked(data: bytes) -> Record:
 
 
 def _from_map(raw: bytes, m: Mapping[str, Any], body: Body, *, check: bool) -> Record:
-    return Record.parsed(
+    return Record._parsed(
         raw,
         author=m["author"],
         seq=m["seq"],

@@ -721,20 +721,24 @@ class NodeCore:
         """This node's own records not final when it stopped: back into the mempool."""
         for name, data in self.store.node_values(OUTBOX).items():
             number = name[len(OUTBOX) :]
-            if number.isdigit():
+            if number.isascii() and number.isdecimal():
                 self._outbox_next = max(self._outbox_next, int(number) + 1)
             try:
                 kept = decode(data, max_size=OUTBOX_ROW_RECORDS * (MAX_EVIDENCE_BYTES + 8))
             except LedgerError as e:
                 kept = ()
                 log.warning("an outbox row kept from before the restart is dropped: %s", e)
-            for raw in kept if type(kept) is tuple else (data,):  # (a row of one record, before)
+            kept = kept if type(kept) is tuple else (data,)  # (a row of one record, before)
+            pending = []
+            for raw in kept:
                 record_id = self._restore_own(raw, now)
                 if record_id is not None:
                     self._outbox[record_id] = name
-                    self._outbox_rows[name] = self._outbox_rows.get(name, 0) + 1
-            if name not in self._outbox_rows:
-                self.store.set_node_values({name: None})
+                    pending.append(raw)
+            if pending:
+                self._outbox_rows[name] = len(pending)
+            if not pending or len(pending) < len(kept):  # what is final or invalid now goes
+                self.store.set_node_values({name: encode(tuple(pending)) if pending else None})
 
     def _restore_own(self, raw: object, now: int) -> bytes | None:
         """An own record kept from before a restart, back in the mempool: its id, or None if it

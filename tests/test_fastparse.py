@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from ledger import codec, fastparse
 from ledger.crypto import Keypair
 from ledger.errors import InvalidData
 from ledger.records import (
+    _ENVELOPE_KEYS,
     MAX_EVIDENCE_BYTES,
     ZERO_HASH,
     Contribution,
@@ -97,13 +100,20 @@ def contribution_maps(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-@settings(max_examples=600, deadline=None)
-@given(contribution_maps(), st.booleans())
-def test_well_formed_records_with_any_values_get_one_verdict(m: dict[str, Any], sort: bool) -> None:
-    """Canonical bytes (keys sorted), or the same map packed in its own key order (the body's is
-    not sorted)."""
+ENCODERS = {
+    "canonical": codec.encode,
+    "msgpack, in the map's own key order (the body's is not sorted)": lambda m: msgpack.packb(
+        m, use_bin_type=True
+    ),
+    "msgspec, in the map's own key order": msgspec.msgpack.encode,
+}
+
+
+@settings(max_examples=900, deadline=None)
+@given(contribution_maps(), st.sampled_from(sorted(ENCODERS)))
+def test_well_formed_records_with_any_values_get_one_verdict(m: dict[str, Any], how: str) -> None:
     try:
-        data = codec.encode(m) if sort else msgpack.packb(m, use_bin_type=True)
+        data = ENCODERS[how](m)
     except (codec.DecodeError, OverflowError, ValueError, TypeError):
         return  # no bytes to give
     same_verdict(data)
@@ -203,3 +213,47 @@ def test_a_body_out_of_canonical_form_is_refused_alike() -> None:
         assert fastparse.contribution(data, MAX_EVIDENCE_BYTES) is None
         assert outcome(decode_record, data)[0] == "refused"
         same_verdict(data)
+
+
+@pytest.mark.parametrize("where", ["refs", "body", "unknown field"])
+def test_a_deeply_nested_value_is_refused_not_raised(where: str) -> None:
+    """Arrays nested 5,000 deep where a record has text, a map or nothing: a DecodeError from
+    the reference parser, never a RecursionError (which would stop the node)."""
+    body = {"description": "", "kind": "code", "refs": ("r",), "title": "t"}
+    m = {"at": 1, "author": KEY.public_key, "body": body, "kind": "contribution",
+         "prev": ZERO_HASH, "seq": 1, "sig": b"\x02" * 64}  # fmt: skip
+    deep = b"\x91" * 5_000 + b"\x01"
+    if where == "refs":
+        data = codec.encode(m).replace(b"\xa4refs\x91\xa1r", b"\xa4refs" + deep)
+    elif where == "body":
+        data = codec.encode(m).replace(codec.encode(body), deep)
+    else:
+        data = codec.encode({**m, "zz": 1}).replace(b"\xa2zz\x01", b"\xa2zz" + deep)
+    assert deep in data
+    assert fastparse.contribution(data, MAX_EVIDENCE_BYTES) is None
+    assert outcome(decode_record, data)[0] == "refused"
+    same_verdict(data)
+
+
+BOUNDARY_VALUES = [
+    *(n for k in (7, 8, 16, 32, 64) for n in (2**k - 1, 2**k) if n < 2**64),
+    *(-n for k in (5, 7, 15, 31, 63) for n in (2**k, 2**k + 1) if n <= 2**63),
+    0, -1, True, False,
+    *("x" * n for n in (0, 31, 32, 255, 256, 65_535, 65_536)),
+    *(b"x" * n for n in (0, 255, 256, 65_535, 65_536)),
+    *(("x",) * n for n in (0, 15, 16, 65_535, 65_536)),
+    *({f"{i:05d}": i for i in range(n)} for n in (0, 15, 16, 65_536)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", BOUNDARY_VALUES, ids=range(len(BOUNDARY_VALUES)))
+def test_msgspec_encodes_as_the_canonical_encoder_at_every_size_boundary(value: Any) -> None:
+    """The compiled parser keeps bytes only if msgspec re-encodes them exactly: sound only while
+    msgspec picks the shortest form for every size, as msgpack (and so the codec) does."""
+    assert msgspec.msgpack.encode(value) == msgpack.packb(value, use_bin_type=True)
+
+
+def test_the_compiled_parser_knows_a_contribution_records_fields_in_canonical_order() -> None:
+    body = fastparse.ContributionBody.__struct_fields__
+    assert body == tuple(sorted(Contribution.FIELDS + Contribution.OPTIONAL))
+    assert fastparse.ContributionRecord.__struct_fields__ == tuple(sorted(_ENVELOPE_KEYS))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.codec import encode
 from ledger.crypto import Keypair
 from ledger.records import Contribution, Record, sign_record
 from ledger.store import Store
@@ -280,6 +281,8 @@ def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
     assert alone.id not in again.mempool  # final: not sent again
     assert y2.id in again.mempool
     assert old.id in again.mempool
+    assert list(store.node_values(OUTBOX)) == [f"{OUTBOX}000000000001", OUTBOX + old.id.hex()]
+    assert store.node_values(OUTBOX)[f"{OUTBOX}000000000001"] == encode((y2.raw,))  # alone now
     again.start(t0 + 2_001)
     again.submit([y1.raw], t0 + 3_000)  # y2 follows it into the block
     assert store.record(y2.id) is not None
@@ -287,4 +290,24 @@ def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
     again.submit([contribution(b"o", 1, bytes(32)).raw], t0 + 4_000)
     assert store.record(old.id) is not None
     assert store.node_values(OUTBOX) == {}
+    garbage = {f"{OUTBOX}000000000007": b"\xc1", f"{OUTBOX}000000000008": encode(()),
+               f"{OUTBOX}000000000009": encode((1, b"not a record"))}  # fmt: skip
+    store.set_node_values(garbage)
     store.close()
+    store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
+    NodeCore(store, ME, timeouts=Timeouts(), now=t0 + 6_000, reporter=NODE_KEY)
+    assert store.node_values(OUTBOX) == {}  # unreadable rows are dropped, with a warning
+    store.close()
+
+
+def test_a_record_nested_too_deep_disconnects_its_sender_and_the_node_goes_on(
+    core: NodeCore,
+) -> None:
+    joined(core, A, B)
+    author = Keypair.from_seed(b"d" * 32)
+    record = sign_record(author, core.network_id, seq=1, prev=bytes(32), timestamp=1,
+                         body=Contribution(title="fine", kind="code"))  # fmt: skip
+    deep = record.raw.replace(b"\xa4refs\x90", b"\xa4refs" + b"\x91" * 5_000 + b"\x01")
+    out = core.on_frame(A, encode_push(Push.RECORDS, [deep]), 5)
+    assert [a.peer for a in out if isinstance(a, Disconnect)] == [A]
+    assert relayed_to(core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 6), A, record.raw)

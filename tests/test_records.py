@@ -796,6 +796,8 @@ def test_the_empty_head_is_seq_0_and_the_zero_id() -> None:
 def test_a_head_built_from_values_checks_them(fields: dict[str, object]) -> None:
     with pytest.raises(SchemaError):
         FeedHead(**fields)  # type: ignore[arg-type]
+    with pytest.raises(SchemaError):
+        EMPTY_HEAD._replace(**fields)
 
 
 def test_a_feed_cannot_start_after_seq_1() -> None:

@@ -108,9 +108,8 @@ class PersistedState:
         except (ValueError, TypeError) as e:
             raise SchemaError(f"malformed persisted state: {e}") from e
         locked = decode_block(m["locked_block"]) if "locked_block" in m else None
-        valid = (
-            locked if m["valid_round"] != -1 else None
-        )  # a valid block left out is the locked one
+        # a valid block left out is the locked one
+        valid = locked if m["valid_round"] != -1 else None
         own: list[Proposal | Vote] = []
         for message in signed:
             if not isinstance(message, Proposal | Vote):
