@@ -39,7 +39,7 @@ from node.errors import NotReadyError
 from node.parallel import record_checker
 from node.policy.gossip import Flood, Kind
 from node.policy.gossip import Send as Forward
-from node.policy.mempool import Mempool, Refused
+from node.policy.mempool import Mempool, Refusal, Refused
 from node.policy.pacing import Pacer
 from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
@@ -732,7 +732,7 @@ class NodeCore:
             pending = []
             for raw in kept:
                 record_id = self._restore_own(raw, now)
-                if record_id is not None:
+                if record_id is not None and record_id not in self._outbox:  # (once if twice)
                     self._outbox[record_id] = name
                     pending.append(raw)
             if pending:
@@ -742,7 +742,9 @@ class NodeCore:
 
     def _restore_own(self, raw: object, now: int) -> bytes | None:
         """An own record kept from before a restart, back in the mempool: its id, or None if it
-        is final or no longer valid."""
+        is final or no longer valid. One the mempool cannot take for now (its earlier records
+        are not back yet, no room, or this clock is behind) stays in the outbox all the same,
+        for the next restart (or until final, if it reaches a block another way)."""
         try:
             if type(raw) is not bytes:
                 raise DecodeError(f"an outbox entry is {type(raw).__name__}, not bytes")
@@ -752,7 +754,13 @@ class NodeCore:
                 return None
             self.mempool.add(record, now=now, local=True)
             return record.id
-        except (LedgerError, Refused) as e:
+        except Refused as e:
+            if e.reason in _FOR_NOW:
+                log.warning("an own record kept from before the restart waits: %s", e)
+                return record.id
+            log.warning("an own record kept from before the restart is dropped: %s", e)
+            return None
+        except LedgerError as e:
             log.warning("an own record kept from before the restart is dropped: %s", e)
             return None
 
@@ -809,3 +817,5 @@ class _Packing:
 
 
 _PUSH = {Kind.RECORD: Push.RECORDS, Kind.CONSENSUS: Push.CONSENSUS}
+_FOR_NOW = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
+"""Refusals of an own record that a later try may not meet."""

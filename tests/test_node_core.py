@@ -273,7 +273,10 @@ def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
     assert core.store.record(alone.id) is not None
     assert core.store.record(y2.id) is None
     assert list(core.store.node_values(OUTBOX)) == [f"{OUTBOX}000000000001"]
-    core.store.set_node_values({OUTBOX + old.id.hex(): old.raw})
+    twice = contribution(b"w", 1, bytes(32))
+    core.store.set_node_values(
+        {OUTBOX + old.id.hex(): old.raw, f"{OUTBOX}000000000005": encode((twice.raw, twice.raw))}
+    )
     core.store.close()
 
     store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
@@ -281,8 +284,9 @@ def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
     assert alone.id not in again.mempool  # final: not sent again
     assert y2.id in again.mempool
     assert old.id in again.mempool
-    assert list(store.node_values(OUTBOX)) == [f"{OUTBOX}000000000001", OUTBOX + old.id.hex()]
+    assert twice.id in again.mempool
     assert store.node_values(OUTBOX)[f"{OUTBOX}000000000001"] == encode((y2.raw,))  # alone now
+    assert store.node_values(OUTBOX)[f"{OUTBOX}000000000005"] == encode((twice.raw,))
     again.start(t0 + 2_001)
     again.submit([y1.raw], t0 + 3_000)  # y2 follows it into the block
     assert store.record(y2.id) is not None
@@ -311,3 +315,27 @@ def test_a_record_nested_too_deep_disconnects_its_sender_and_the_node_goes_on(
     out = core.on_frame(A, encode_push(Push.RECORDS, [deep]), 5)
     assert [a.peer for a in out if isinstance(a, Disconnect)] == [A]
     assert relayed_to(core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 6), A, record.raw)
+
+
+def test_own_records_the_mempool_cannot_take_after_a_restart_stay_in_the_outbox(
+    tmp_path: Path,
+) -> None:
+    """A clock behind their timestamps, or no room: they wait in the outbox for a later start
+    (they are not lost)."""
+    core = joined(make_core(tmp_path, ME, OTHER, THIRD), A, B)  # nothing is decided here
+    author = Keypair.from_seed(b"y" * 32)
+    at = 2_000_000
+    first = sign_record(author, core.network_id, seq=1, prev=bytes(32), timestamp=at,
+                        body=Contribution(title="1", kind="code"))  # fmt: skip
+    second = sign_record(author, core.network_id, seq=2, prev=first.id, timestamp=at,
+                         body=Contribution(title="2", kind="code"))  # fmt: skip
+    core.submit([first.raw, second.raw], at)
+    row = core.store.node_values(OUTBOX)
+    core.store.close()
+    for now, room, back in ((at - 700_000, 10, []), (at, 1, [first]), (at, 10, [first, second])):
+        store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
+        again = NodeCore(store, ME, timeouts=Timeouts(), now=now, reporter=NODE_KEY,
+                         mempool_records=room)  # fmt: skip
+        assert [r for r in (first, second) if r.id in again.mempool] == back
+        assert store.node_values(OUTBOX) == row
+        store.close()
