@@ -2,8 +2,11 @@
 
 Prints finalized records/s, submit-to-final latency p50 and p99, CPU seconds per finalized record
 per node, and the ratio of finalized records/s to raw Ed25519 verifications/s on one core measured
-in the same run. Every node verifies every record's signature once (on arrival, or in a block
-when it came no other way), so four nodes on two cores each spend a verification per record.
+in the same run, before and after the load (the headline ratio); and, since the machine's speed
+drifts within a run, raw verifications sampled during the load too (`RawSampler`; the primitive
+itself runs slower on cores the nodes keep busy). Every node verifies every record's signature
+once (on arrival, or in a block when it came no other way), so four nodes on two cores each spend
+a verification per record.
 
     python scripts/bench_network.py [--nodes 4] [--authors 200] [--records 6000] [--rate 0]
         [--batch 64] [--inflight 8]
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +54,42 @@ def raw_verifications_per_second(seconds: float = 1.5) -> float:
             nacl.bindings.crypto_sign_open(signed, key.public_key)
         count += 500
     return count / (time.perf_counter() - start)
+
+
+class RawSampler:
+    """Raw verifications/s on one core while the load runs: a thread verifies a few signatures
+    every `every` seconds and counts them against its own CPU time (not the wall clock, which
+    the busy nodes share), so the figure follows the machine's speed through the run. It takes
+    about 2% of one core from the nodes."""
+
+    def __init__(self, every: float = 0.25, batch: int = 40) -> None:
+        self.every, self.batch = every, batch
+        self.count, self.cpu = 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RawSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        key = Keypair.from_seed(bytes(32))
+        message = signing_bytes(Tag.RECORD, bytes(32), b"x" * 200)
+        signed = key.sign(Tag.RECORD, bytes(32), b"x" * 200) + message
+        while not self._stop.wait(self.every):
+            start = time.thread_time()
+            for _ in range(self.batch):
+                nacl.bindings.crypto_sign_open(signed, key.public_key)
+            self.cpu += time.thread_time() - start
+            self.count += self.batch
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.cpu if self.cpu else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -196,9 +236,10 @@ def main() -> None:
             ]
             cpu_before = [cpu_seconds(p.pid) for p in processes]
             load_before = time.process_time()
-            submitted, final, blocks, start, end = asyncio.run(
-                run_load(nodes, feeds, args.rate, args.inflight, args.batch)
-            )
+            with RawSampler() as during:
+                submitted, final, blocks, start, end = asyncio.run(
+                    run_load(nodes, feeds, args.rate, args.inflight, args.batch)
+                )
             cpu_after = [cpu_seconds(p.pid) for p in processes]
             load_cpu = time.process_time() - load_before
         finally:
@@ -218,6 +259,10 @@ def main() -> None:
     )
     print(f"finalized records/s: {rate:,.0f}")
     print(f"ratio finalized/raw: {rate / raw:.3f}")
+    print(
+        f"raw Ed25519 verifications/s (one core) sampled during the load: {during.rate:,.0f} "
+        f"({during.count:,} verifications); ratio against it: {rate / during.rate:.3f}"
+    )
     interval = (blocks[-1][0] - blocks[0][0]) / max(1, len(blocks) - 1)
     print(
         f"blocks with records: {len(blocks)}, {len(final) / len(blocks):.0f} records each on "
