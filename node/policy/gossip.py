@@ -16,8 +16,9 @@ message is its bytes; its id is their SHA-256. `Flood`'s rules:
   so the shell hands only new ones to the engine or the mempool. The shell passes only messages
   it can use now: a consensus message of a height further ahead is left to its sender's
   re-sends (below), so the cache does not make the node deaf to it later.
-- **Who has what.** Per peer, the messages it is known to have (it sent them, or this node sent
-  them to it), forgotten when the node's height moves and every `relay_again_ticks` stuck ticks.
+- **Who has what.** Per peer, the consensus messages it is known to have (it sent them, or this
+  node sent them to it), forgotten when the node's height moves and every `relay_again_ticks`
+  stuck ticks. (Records are not tracked: a stuck node re-sends its own to every peer.)
 - **Stuck.** When the node's height has not moved for `stuck_after_ms` (checked at `tick`, once
   per gossip interval), messages may have been lost: it sends its `status` and what it signed
   at this height, and its own records not final yet, to every peer, and relays each message of
@@ -32,8 +33,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from ledger.crypto import sha256
 
@@ -48,15 +48,15 @@ class Kind(enum.Enum):
     CONSENSUS = "consensus"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Send(Generic[P]):
+class Send(NamedTuple, Generic[P]):
+    """Send `data` to `peer`. (Named tuples: a node makes a few for every record it relays.)"""
+
     peer: P
     kind: Kind
     data: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Received(Generic[P]):
+class Received(NamedTuple, Generic[P]):
     new: bool
     """First time seen: hand it to the engine or the mempool."""
     sends: tuple[Send[P], ...]
@@ -192,7 +192,7 @@ class Flood(Generic[P]):
         if message_id is None:
             message_id = sha256(data)
         new = self.seen.first_time(message_id, now)
-        has = self._has.get(peer)
+        has = self._has.get(peer) if kind is Kind.CONSENSUS else None
         if has is not None:
             if len(has) >= self.seen.max_count:
                 has.clear()
@@ -242,11 +242,13 @@ class Flood(Generic[P]):
     def _to_all(
         self, data: bytes, message_id: bytes, kind: Kind, *, but: P | None = None
     ) -> list[Send[P]]:
+        if kind is not Kind.CONSENSUS:  # who has which record is never asked
+            return [Send(peer, kind, data) for peer in self._has if peer != but]
         out: list[Send[P]] = []
         for peer, has in self._has.items():
             if peer != but:
                 has.add(message_id)
-                out.append(Send(peer=peer, kind=kind, data=data))
+                out.append(Send(peer, kind, data))
         return out
 
     def _id(self, data: bytes) -> bytes:
