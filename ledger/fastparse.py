@@ -52,8 +52,8 @@ def contribution(data: bytes, max_bytes: int) -> ContributionRecord | None:
         return None
     try:
         parsed = _decode(data)
-    except (msgspec.MsgspecError, RecursionError):  # the reference parser says what is wrong
-        return None
+    except (msgspec.MsgspecError, RecursionError):  # RecursionError: a safety net only
+        return None  # the reference parser says what is wrong
     if parsed.kind != "contribution" or _encode(parsed) != data:
         return None
     return parsed

@@ -188,6 +188,9 @@ class NodeCore:
         self._outbox_rows: dict[str, int] = {}
         """Outbox rows, by name: how many of their records are not final yet."""
         self._outbox_next = 1
+        self._waiting: dict[bytes, Record] = {}
+        """Own records kept from before a restart that the mempool could not take yet (`_FOR_NOW`),
+        by id: offered again every gossip interval."""
         self._restore_outbox(now)
         self.engine = self._new_engine(signing=self.joined)
 
@@ -496,7 +499,7 @@ class NodeCore:
 
     def tick(self, now: int) -> list[Action]:
         """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
-        out = self._pace(now)
+        out = self._retry_waiting(now) + self._pace(now)
         if self.pacer.held is None and now - self._gossiped >= GOSSIP_MS:
             # while the pacer holds the height, it has no messages yet and is not stuck
             self._gossiped = now
@@ -570,9 +573,10 @@ class NodeCore:
         for data in records:
             try:
                 record = decode_record(data)
-                if record.id in self.mempool:
+                if record.id in self.mempool or record.id in self._waiting:
                     results.append(Submitted(record_id=record.id, status="known"))
                     continue
+                self._refuse_beside_waiting(record)
                 head = self.store.chain.state.feed_head(record.author)
                 stored = self.store.record(record.id) if record.seq <= head.seq else None
                 if stored is not None:
@@ -708,6 +712,7 @@ class NodeCore:
         goes once none of its records is left (until then a restart skips its final ones)."""
         done: dict[str, None] = {}
         for record_id in record_ids:
+            self._waiting.pop(record_id, None)
             name = self._outbox.pop(record_id, None)
             if name is not None:
                 self._outbox_rows[name] -= 1
@@ -719,6 +724,7 @@ class NodeCore:
 
     def _restore_outbox(self, now: int) -> None:
         """This node's own records not final when it stopped: back into the mempool."""
+        rewritten: dict[str, bytes | None] = {}
         for name, data in self.store.node_values(OUTBOX).items():
             number = name[len(OUTBOX) :]
             if number.isascii() and number.isdecimal():
@@ -738,31 +744,68 @@ class NodeCore:
             if pending:
                 self._outbox_rows[name] = len(pending)
             if not pending or len(pending) < len(kept):  # what is final or invalid now goes
-                self.store.set_node_values({name: encode(tuple(pending)) if pending else None})
+                rewritten[name] = encode(tuple(pending)) if pending else None
+        if rewritten:
+            self.store.set_node_values(rewritten)
 
     def _restore_own(self, raw: object, now: int) -> bytes | None:
         """An own record kept from before a restart, back in the mempool: its id, or None if it
-        is final or no longer valid. One the mempool cannot take for now (its earlier records
-        are not back yet, no room, or this clock is behind) stays in the outbox all the same,
-        for the next restart (or until final, if it reaches a block another way)."""
+        is final or no longer valid. One the mempool cannot take yet (`_FOR_NOW`) waits, and is
+        offered again every gossip interval; meanwhile no other record is taken at its seq."""
         try:
             if type(raw) is not bytes:
                 raise DecodeError(f"an outbox entry is {type(raw).__name__}, not bytes")
             record = decode_record(raw)
             self._verify(record)
-            if self.store.record(record.id) is not None:
-                return None
-            self.mempool.add(record, now=now, local=True)
-            return record.id
-        except Refused as e:
-            if e.reason in _FOR_NOW:
-                log.warning("an own record kept from before the restart waits: %s", e)
-                return record.id
-            log.warning("an own record kept from before the restart is dropped: %s", e)
-            return None
         except LedgerError as e:
             log.warning("an own record kept from before the restart is dropped: %s", e)
             return None
+        if self.store.record(record.id) is not None:
+            return None
+        try:
+            self.mempool.add(record, now=now, local=True)
+        except Refused as e:
+            if e.reason not in _FOR_NOW:
+                log.warning("an own record kept from before the restart is dropped: %s", e)
+                return None
+            log.warning("an own record kept from before the restart waits: %s", e)
+            self._waiting[record.id] = record
+        return record.id
+
+    def _retry_waiting(self, now: int) -> list[Out]:
+        """Offer the waiting own records to the mempool again (oldest first): those it takes go
+        out to the peers, those that broke a lasting rule meanwhile are dropped."""
+        taken: list[Record] = []
+        gone: list[bytes] = []
+        for record in list(self._waiting.values()):
+            if self.store.record(record.id) is not None:
+                gone.append(record.id)
+                continue
+            try:
+                self.mempool.add(record, now=now, local=True)
+            except Refused as e:
+                if e.reason not in _FOR_NOW:
+                    log.warning("an own record that waited is dropped: %s", e)
+                    gone.append(record.id)
+                continue
+            del self._waiting[record.id]
+            taken.append(record)
+        self._forget_own(gone)
+        out: list[Out] = []
+        for record in taken:
+            out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)
+        return out
+
+    def _refuse_beside_waiting(self, record: Record) -> None:
+        """A member's record at the seq of an own record waiting to be offered again would fork
+        the member's feed: Refused (CONFLICT)."""
+        for waiting in self._waiting.values():
+            if waiting.author == record.author and waiting.seq == record.seq:
+                raise Refused(
+                    Refusal.CONFLICT,
+                    f"author {record.author.hex()[:16]} has record {waiting.id.hex()[:16]} at seq "
+                    f"{record.seq} waiting in this node's outbox",
+                )
 
     # what the proposer takes
 

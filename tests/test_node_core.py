@@ -18,9 +18,10 @@ from ledger.store import Store
 from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
 from node.consensus.engine import Timeouts
 from node.consensus.messages import Status
-from node.core import OUTBOX, Disconnect, NodeCore, Send, _framed
+from node.core import OUTBOX, Disconnect, NodeCore, Send, Submitted, _framed
 from node.policy.gossip import Kind
 from node.policy.gossip import Send as Forward
+from node.policy.mempool import Refused
 from node.policy.signing import SigningGuard
 from node.rules import commons_genesis, commons_rules
 from node.wire import FRAME_FILL_BYTES, Push, decode_push, encode_push
@@ -317,18 +318,21 @@ def test_a_record_nested_too_deep_disconnects_its_sender_and_the_node_goes_on(
     assert relayed_to(core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 6), A, record.raw)
 
 
-def test_own_records_the_mempool_cannot_take_after_a_restart_stay_in_the_outbox(
+def test_own_records_the_mempool_cannot_take_after_a_restart_wait_and_are_offered_again(
     tmp_path: Path,
 ) -> None:
-    """A clock behind their timestamps, or no room: they wait in the outbox for a later start
-    (they are not lost)."""
+    """A clock behind their timestamps, or no room: they wait in the outbox (not lost), are
+    offered again every gossip interval, and meanwhile no other record takes their seq."""
     core = joined(make_core(tmp_path, ME, OTHER, THIRD), A, B)  # nothing is decided here
     author = Keypair.from_seed(b"y" * 32)
     at = 2_000_000
-    first = sign_record(author, core.network_id, seq=1, prev=bytes(32), timestamp=at,
-                        body=Contribution(title="1", kind="code"))  # fmt: skip
-    second = sign_record(author, core.network_id, seq=2, prev=first.id, timestamp=at,
-                         body=Contribution(title="2", kind="code"))  # fmt: skip
+
+    def signed(seq: int, prev: bytes, title: str) -> Record:
+        body = Contribution(title=title, kind="code")
+        return sign_record(author, core.network_id, seq=seq, prev=prev, timestamp=at, body=body)
+
+    first = signed(1, bytes(32), "1")
+    second = signed(2, first.id, "2")
     core.submit([first.raw, second.raw], at)
     row = core.store.node_values(OUTBOX)
     core.store.close()
@@ -338,4 +342,45 @@ def test_own_records_the_mempool_cannot_take_after_a_restart_stay_in_the_outbox(
                          mempool_records=room)  # fmt: skip
         assert [r for r in (first, second) if r.id in again.mempool] == back
         assert store.node_values(OUTBOX) == row
+        if now < at:  # the clock behind
+            other = signed(1, bytes(32), "another seq 1")
+            results, _ = joined(again, A, B).submit([other.raw, first.raw], now)
+            assert isinstance(results[0], Refused)
+            assert "waiting" in str(results[0])
+            assert isinstance(results[1], Submitted)
+            assert results[1].status == "known"
+            sent = again.tick(at - 500_000)  # the clock has caught up
+            assert first.id in again.mempool
+            assert second.id in again.mempool
+            assert relayed_to(sent, A, first.raw)
+            assert relayed_to(sent, B, second.raw)
         store.close()
+
+
+def test_an_own_record_held_behind_records_from_peers_waits_for_them_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Its author's earlier records came from a peer and are not final: after a restart the
+    record is too far ahead for the mempool until they come again, then it is offered again."""
+    core = joined(make_core(tmp_path, ME, OTHER, THIRD), A, B)
+    author = Keypair.from_seed(b"y" * 32)
+    feed: list[Record] = []
+    for seq in range(1, 7):
+        prev = feed[-1].id if feed else bytes(32)
+        body = Contribution(title=f"{seq}", kind="code")
+        feed.append(
+            sign_record(author, core.network_id, seq=seq, prev=prev, timestamp=1, body=body)
+        )
+    core.on_frame(A, encode_push(Push.RECORDS, [r.raw for r in feed[:5]]), 5)
+    (taken,), _ = core.submit([feed[5].raw], 6)
+    assert isinstance(taken, Submitted)
+    assert taken.status == "accepted"
+    core.store.close()
+    store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
+    again = joined(NodeCore(store, ME, timeouts=Timeouts(), now=7, reporter=NODE_KEY), A, B)
+    assert feed[5].id not in again.mempool
+    assert store.node_values(OUTBOX) != {}
+    again.on_frame(B, encode_push(Push.RECORDS, [r.raw for r in feed[:5]]), 8)
+    again.tick(9)
+    assert feed[5].id in again.mempool
+    store.close()
