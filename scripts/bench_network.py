@@ -89,7 +89,7 @@ class RawSampler:
 
     @property
     def rate(self) -> float:
-        return self.count / self.cpu if self.cpu else float("nan")
+        return self.count / self.cpu
 
 
 def cpu_seconds(pid: int) -> float:
@@ -259,10 +259,13 @@ def main() -> None:
     )
     print(f"finalized records/s: {rate:,.0f}")
     print(f"ratio finalized/raw: {rate / raw:.3f}")
-    print(
-        f"raw Ed25519 verifications/s (one core) sampled during the load: {during.rate:,.0f} "
-        f"({during.count:,} verifications); ratio against it: {rate / during.rate:.3f}"
-    )
+    if during.count:
+        print(
+            f"raw Ed25519 verifications/s (one core) sampled during the load: {during.rate:,.0f} "
+            f"({during.count:,} verifications); ratio against it: {rate / during.rate:.3f}"
+        )
+    else:
+        print("raw Ed25519 verifications during the load: none sampled (the load was too short)")
     interval = (blocks[-1][0] - blocks[0][0]) / max(1, len(blocks) - 1)
     print(
         f"blocks with records: {len(blocks)}, {len(final) / len(blocks):.0f} records each on "
