@@ -252,7 +252,7 @@ def test_a_stale_record_costs_no_signature_check_and_a_fresh_forged_one_drops_it
 
 
 def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One row for a batch of own records; a restart brings back only those not final yet, and
     the row goes once the last of them is final. A row of one record, as written before rows
@@ -300,8 +300,11 @@ def test_own_records_taken_at_once_share_an_outbox_row_kept_until_all_are_final(
     store.set_node_values(garbage)
     store.close()
     store = Store.open(tmp_path / "ledger.sqlite", rules=commons_rules)
-    NodeCore(store, ME, timeouts=Timeouts(), now=t0 + 6_000, reporter=NODE_KEY)
+    with caplog.at_level(logging.WARNING, logger="commons.node"):
+        NodeCore(store, ME, timeouts=Timeouts(), now=t0 + 6_000, reporter=NODE_KEY)
     assert store.node_values(OUTBOX) == {}  # unreadable rows are dropped, with a warning
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 3  # the row that is not MessagePack, the entry 1, the bad record
     store.close()
 
 
