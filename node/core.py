@@ -730,11 +730,11 @@ class NodeCore:
             if number.isascii() and number.isdecimal():
                 self._outbox_next = max(self._outbox_next, int(number) + 1)
             try:
-                kept = decode(data, max_size=OUTBOX_ROW_RECORDS * (MAX_EVIDENCE_BYTES + 8))
+                decoded = decode(data, max_size=OUTBOX_ROW_RECORDS * (MAX_EVIDENCE_BYTES + 8))
             except LedgerError as e:
-                kept = ()
                 log.warning("an outbox row kept from before the restart is dropped: %s", e)
-            kept = kept if type(kept) is tuple else (data,)  # (a row of one record, before)
+                decoded = ()
+            kept = decoded if type(decoded) is tuple else (data,)  # (a row of one record, before)
             pending = []
             for raw in kept:
                 record_id = self._restore_own(raw, now)
@@ -760,17 +760,31 @@ class NodeCore:
         except LedgerError as e:
             log.warning("an own record kept from before the restart is dropped: %s", e)
             return None
+        taken = self._offer_own(record, now)
+        if taken is None:
+            return None
+        if not taken:
+            log.warning(
+                "own record %s kept from before the restart waits: the mempool cannot take it yet",
+                record.id.hex()[:16],
+            )
+            self._waiting[record.id] = record
+        return record.id
+
+    def _offer_own(self, record: Record, now: int) -> bool | None:
+        """Offer an own record kept from before a restart to the mempool: True if it took it,
+        False if it cannot yet (`_FOR_NOW`), None if the record is final or no longer valid."""
         if self.store.record(record.id) is not None:
             return None
         try:
             self.mempool.add(record, now=now, local=True)
         except Refused as e:
-            if e.reason not in _FOR_NOW:
-                log.warning("an own record kept from before the restart is dropped: %s", e)
-                return None
-            log.warning("an own record kept from before the restart waits: %s", e)
-            self._waiting[record.id] = record
-        return record.id
+            if e.reason in _FOR_NOW:
+                log.debug("own record %s not taken yet: %s", record.id.hex()[:16], e)
+                return False
+            log.warning("an own record kept from before the restart is dropped: %s", e)
+            return None
+        return True
 
     def _retry_waiting(self, now: int) -> list[Out]:
         """Offer the waiting own records to the mempool again (oldest first): those it takes go
@@ -778,18 +792,12 @@ class NodeCore:
         taken: list[Record] = []
         gone: list[bytes] = []
         for record in list(self._waiting.values()):
-            if self.store.record(record.id) is not None:
+            offered = self._offer_own(record, now)
+            if offered is None:
                 gone.append(record.id)
-                continue
-            try:
-                self.mempool.add(record, now=now, local=True)
-            except Refused as e:
-                if e.reason not in _FOR_NOW:
-                    log.warning("an own record that waited is dropped: %s", e)
-                    gone.append(record.id)
-                continue
-            del self._waiting[record.id]
-            taken.append(record)
+            elif offered:
+                del self._waiting[record.id]
+                taken.append(record)
         self._forget_own(gone)
         out: list[Out] = []
         for record in taken:
