@@ -37,7 +37,7 @@ from node.consensus.messages import Decision, Proposal, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
 from node.errors import NotReadyError
 from node.parallel import record_checker
-from node.policy.gossip import Flood, Kind
+from node.policy.gossip import Gossip, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Mempool, Refusal, Refused
 from node.policy.pacing import Pacer
@@ -160,7 +160,7 @@ class NodeCore:
             max_bytes=mempool_bytes,
         )
         self.app = StoreApp(store, validator, self._take, self.verified)
-        self.gossip: Flood[Peer] = Flood(stuck_after_ms=STUCK_AFTER_MS)
+        self.gossip: Gossip[Peer] = Gossip(stuck_after_ms=STUCK_AFTER_MS)
         self.sync: CatchUp[Peer] = CatchUp(
             stall_ms=STALL_MS, timeout_ms=FETCH_TIMEOUT_MS, resend_ms=RESEND_MS
         )
@@ -307,10 +307,15 @@ class NodeCore:
         out: list[Out] = []
         try:
             kind, payloads = decode_push(frame)
-            for data in payloads:
-                if kind is Push.RECORDS:
+            if kind is Push.HAVE:
+                out += self.gossip.announced(peer, payloads, now=now)
+            elif kind is Push.WANT:
+                out += self._on_want(peer, payloads)
+            elif kind is Push.RECORDS:
+                for data in payloads:
                     out += self._on_record(peer, data, now)
-                else:
+            else:
+                for data in payloads:
                     out += self._on_consensus(peer, data, now)
         except InvalidData as e:
             out.append(Disconnect(peer=peer, reason=str(e)))
@@ -328,11 +333,22 @@ class NodeCore:
             self.mempool.add(record, now=now, verify=self._verify)
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
+            self.gossip.arrived(message_id)
             return []
         received = self.gossip.received(
             peer, data, kind=Kind.RECORD, now=now, message_id=message_id
         )
         return list(received.sends)
+
+    def _on_want(self, peer: Peer, record_ids: Sequence[bytes]) -> list[Out]:
+        """A peer asks for records it was told this node has: those still in the mempool go to
+        it whole (one final meanwhile reaches it in its block)."""
+        out: list[Out] = []
+        for record_id in record_ids:
+            record = self.mempool.get(record_id)
+            if record is not None:
+                out.append(Forward(peer=peer, kind=Kind.RECORD, data=record.raw))
+        return out
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once
@@ -867,6 +883,11 @@ class _Packing:
         self.size += len(payload)
 
 
-_PUSH = {Kind.RECORD: Push.RECORDS, Kind.CONSENSUS: Push.CONSENSUS}
+_PUSH = {
+    Kind.RECORD: Push.RECORDS,
+    Kind.CONSENSUS: Push.CONSENSUS,
+    Kind.HAVE: Push.HAVE,
+    Kind.WANT: Push.WANT,
+}
 _FOR_NOW = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
 """Refusals of an own record that a later try may not meet."""

@@ -12,9 +12,10 @@ Each side signs, under `commons/handshake/v1` and the network id, the canonical 
 "responder"): both keys and both fresh nonces, never bytes the other side alone chose, and the
 role so that a signature cannot be reflected back. A responder refuses a hello of another network
 or version before reading anything else. After the handshake every message is a push frame
-`{data: [bin, ...], type}`: one or more payloads of one type, `records` (records' exact bytes) or
-`consensus` (consensus messages' exact bytes, node/consensus/messages.py), so that under load
-one WebSocket message carries many.
+`{data: [bin, ...], type}`: one or more payloads of one type, `records` (records' exact bytes),
+`consensus` (consensus messages' exact bytes, node/consensus/messages.py), `have` (ids of records
+the sender holds) or `want` (ids of records it asks for), so that under load one WebSocket message
+carries many.
 
 Every decoder here bounds the size before parsing and raises `WireError` (bad remote data) with
 the reason; nothing else in the node parses peer bytes.
@@ -35,8 +36,9 @@ from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record
 from node.consensus.messages import MAX_MESSAGE_BYTES
 from node.errors import WireError
 
-PROTOCOL_VERSION = 2
-"""Version 1 carried one payload per push frame; version 2 carries a list (PROTOCOL §16)."""
+PROTOCOL_VERSION = 3
+"""Version 1 carried one payload per push frame; version 2 a list; version 3 adds the `have` and
+`want` frames of record ids (PROTOCOL §16)."""
 NONCE_BYTES = 32
 MAX_HANDSHAKE_BYTES = 512
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 64
@@ -55,9 +57,18 @@ larger than this goes alone)."""
 class Push(enum.Enum):
     RECORDS = "records"
     CONSENSUS = "consensus"
+    HAVE = "have"
+    WANT = "want"
 
 
-_MAX_DATA = {Push.RECORDS: MAX_EVIDENCE_BYTES, Push.CONSENSUS: MAX_MESSAGE_BYTES}
+_MAX_DATA = {
+    Push.RECORDS: MAX_EVIDENCE_BYTES,
+    Push.CONSENSUS: MAX_MESSAGE_BYTES,
+    Push.HAVE: HASH_BYTES,
+    Push.WANT: HASH_BYTES,
+}
+_IDS = frozenset({Push.HAVE, Push.WANT})
+"""Frames whose payloads are record ids, each exactly HASH_BYTES."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,11 +202,12 @@ def decode_push(frame: bytes) -> tuple[Push, tuple[bytes, ...]]:
         raise WireError(f"malformed frame: {e}") from e
     payloads = m["data"]
     limit = _MAX_DATA[kind]
-    if (
-        type(payloads) is not tuple
-        or not payloads
-        or any(type(p) is not bytes or len(p) > limit for p in payloads)
-    ):
+    if type(payloads) is not tuple or not payloads:
+        raise WireError(f"{kind.value} frame data is not a list of 1 or more payloads")
+    if kind in _IDS:
+        if any(type(p) is not bytes or len(p) != HASH_BYTES for p in payloads):
+            raise WireError(f"{kind.value} frame data is not record ids of {HASH_BYTES} bytes")
+    elif any(type(p) is not bytes or len(p) > limit for p in payloads):
         raise WireError(f"{kind.value} frame data is not 1 or more bytes of at most {limit} each")
     return kind, payloads
 

@@ -18,8 +18,8 @@ from ledger.store import Store
 from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
 from node.consensus.engine import Timeouts
 from node.consensus.messages import Status
-from node.core import OUTBOX, Disconnect, NodeCore, Send, Submitted, _framed
-from node.policy.gossip import Kind
+from node.core import GOSSIP_MS, OUTBOX, Disconnect, NodeCore, Send, Submitted, _framed
+from node.policy.gossip import WANT_TIMEOUT_MS, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Refused
 from node.policy.signing import SigningGuard
@@ -27,7 +27,7 @@ from node.rules import commons_genesis, commons_rules
 from node.wire import FRAME_FILL_BYTES, Push, decode_push, encode_push
 
 ME, OTHER, THIRD = (Keypair.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
-A, B = b"A" * 32, b"B" * 32  # peers, named by their node keys
+A, B, C = b"A" * 32, b"B" * 32, b"C" * 32  # peers, named by their node keys
 NODE_KEY = Keypair.from_seed(b"n" * 32)
 
 
@@ -79,6 +79,22 @@ def relayed_to(actions: list[object], peer: bytes, raw: bytes) -> bool:
     return any(
         isinstance(a, Send) and a.peer == peer and raw in decode_push(a.frame)[1] for a in actions
     )
+
+
+def pushed(actions: list[object], peer: bytes, kind: Push) -> list[bytes]:
+    """The payloads of every `kind` frame sent to `peer`, in order."""
+    return [
+        payload
+        for a in actions
+        if isinstance(a, Send) and a.peer == peer
+        for k, payloads in [decode_push(a.frame)]
+        if k is kind
+        for payload in payloads
+    ]
+
+
+def announced_to(actions: list[object], peer: bytes, record_id: bytes) -> bool:
+    return record_id in pushed(actions, peer, Push.HAVE)
 
 
 def test_a_node_signs_at_once_only_as_the_networks_only_validator(tmp_path: Path) -> None:
@@ -173,7 +189,9 @@ def test_the_signing_guard() -> None:
     assert guard.may_sign(caught_up=True, covered=False, network_started=True)
 
 
-def test_records_relayed_together_go_out_packed_whole_and_in_order(core: NodeCore) -> None:
+def test_records_relayed_are_announced_by_id_and_sent_whole_packed_in_order_when_asked(
+    core: NodeCore,
+) -> None:
     joined(core, A, B)
     author = Keypair.from_seed(b"a" * 32)
     records, prev = [], bytes(32)
@@ -185,13 +203,40 @@ def test_records_relayed_together_go_out_packed_whole_and_in_order(core: NodeCor
     raws = [r.raw for r in records]
     frames = [encode_push(Push.RECORDS, raws[i : i + 100]) for i in (0, 100, 200)]
     actions = core.on_frames([(A, f) for f in frames], 5)
-    to_b = [decode_push(a.frame) for a in actions if isinstance(a, Send) and a.peer == B]
+    assert pushed(actions, B, Push.HAVE) == [r.id for r in records]  # ids only, in order
+    assert pushed(actions, B, Push.RECORDS) == []
+    assert [a for a in actions if isinstance(a, Send) and a.peer == A] == []  # A sent them
+    answer = core.on_frame(B, encode_push(Push.WANT, [r.id for r in records]), 6)
+    to_b = [decode_push(a.frame) for a in answer if isinstance(a, Send) and a.peer == B]
     record_frames = [payloads for kind, payloads in to_b if kind is Push.RECORDS]
     assert [raw for payloads in record_frames for raw in payloads] == raws
     assert len(record_frames) == 2  # 1.3 MB of records: two frames of at most 1 MiB each
     assert all(sum(map(len, payloads)) <= FRAME_FILL_BYTES for payloads in record_frames)
-    to_a = [decode_push(a.frame)[0] for a in actions if isinstance(a, Send) and a.peer == A]
-    assert Push.RECORDS not in to_a  # A sent them
+
+
+def test_a_record_announced_is_asked_of_one_announcer_at_a_time_and_announced_on_once_come(
+    core: NodeCore,
+) -> None:
+    """Asked of the first peer that announced it; of the next once that one has not answered
+    within the want timeout; announced on, once it came, only to peers that did not announce
+    it. An id unknown to this node is not answered."""
+    joined(core, A, B, C)
+    record = sign_record(Keypair.from_seed(b"w" * 32), core.network_id, seq=1, prev=bytes(32),
+                         timestamp=1, body=Contribution(title="wanted", kind="code"))  # fmt: skip
+    have = encode_push(Push.HAVE, [record.id])
+    assert pushed(core.on_frame(A, have, 5), A, Push.WANT) == [record.id]
+    assert core.on_frame(B, have, 6) == []  # asked of A already
+    assert pushed(core.tick(5 + WANT_TIMEOUT_MS - 1), B, Push.WANT) == []  # a gossip interval
+    assert pushed(core.tick(5 + WANT_TIMEOUT_MS + GOSSIP_MS), B, Push.WANT) == [record.id]
+    came = core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 4_000)
+    assert record.id in core.mempool
+    assert announced_to(came, C, record.id)
+    assert not announced_to(came, A, record.id)
+    assert not announced_to(came, B, record.id)
+    assert pushed(core.tick(10_000), A, Push.WANT) == []  # not asked for any more
+    assert core.on_frame(C, encode_push(Push.WANT, [bytes(32)]), 10_001) == []
+    answer = core.on_frame(C, encode_push(Push.WANT, [record.id]), 10_002)
+    assert pushed(answer, C, Push.RECORDS) == [record.raw]
 
 
 def test_a_peer_gets_what_is_sent_to_it_in_order_whatever_the_packing() -> None:
@@ -242,7 +287,7 @@ def test_a_stale_record_costs_no_signature_check_and_a_fresh_forged_one_drops_it
     def forged(raw: bytes) -> bytes:
         return raw[:-1] + bytes([raw[-1] ^ 1])  # the signature's last byte
 
-    assert relayed_to(core.on_frame(A, encode_push(Push.RECORDS, [first.raw]), 5), B, first.raw)
+    assert announced_to(core.on_frame(A, encode_push(Push.RECORDS, [first.raw]), 5), B, first.id)
     stale = core.on_frame(B, encode_push(Push.RECORDS, [forged(first.raw)]), 6)
     assert stale == []  # neither relayed nor the sender's fault: it was never verified
     assert len(core.verified._ids) == 1
@@ -318,7 +363,7 @@ def test_a_record_nested_too_deep_disconnects_its_sender_and_the_node_goes_on(
     deep = record.raw.replace(b"\xa4refs\x90", b"\xa4refs" + b"\x91" * 5_000 + b"\x01")
     out = core.on_frame(A, encode_push(Push.RECORDS, [deep]), 5)
     assert [a.peer for a in out if isinstance(a, Disconnect)] == [A]
-    assert relayed_to(core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 6), A, record.raw)
+    assert announced_to(core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), 6), A, record.id)
 
 
 def test_own_records_the_mempool_cannot_take_after_a_restart_wait_and_are_offered_again(

@@ -1,6 +1,8 @@
-"""The forwarding policy (node/policy/gossip.py): flood new messages to every other peer, never
-forward one twice, forget seen ids by count and by age, and when the height is stuck re-send
-status, own messages and own records to everyone and relay what peers are not known to have."""
+"""The forwarding policy (node/policy/gossip.py): flood new consensus messages to every other peer,
+push own records whole and announce relayed ones by id, ask for an announced record one announcer
+at a time, never forward one twice, forget seen ids by count and by age, and when the height is
+stuck re-send status, own messages and own records to everyone and relay what peers are not known
+to have."""
 
 from __future__ import annotations
 
@@ -11,11 +13,20 @@ from ledger.crypto import sha256
 from ledger.records import Identity
 from ledger.vote_evidence import NIL, PREVOTE, Vote
 from node.consensus.messages import Status
-from node.policy.gossip import Flood, Forwarding, Kind, Received, SeenCache, Send
+from node.policy.gossip import (
+    MAX_ANNOUNCERS,
+    Forwarding,
+    Gossip,
+    Kind,
+    Received,
+    SeenCache,
+    Send,
+)
 
 VALIDATOR = keypair("validator/gossip")
 GENESIS = genesis_of([(VALIDATOR, 1)])
 STUCK = 200
+WANT_MS = 2_000
 A, B, C = "a", "b", "c"
 
 
@@ -30,8 +41,12 @@ RECORD = Author("ada", keypair("member/ada"), GENESIS.network_id).write(
 )
 
 
-def flood(*peers: str, relay_again_ticks: int = 5, seen: SeenCache | None = None) -> Flood[str]:
-    policy: Flood[str] = Flood(stuck_after_ms=STUCK, relay_again_ticks=relay_again_ticks, seen=seen)
+def gossip(
+    *peers: str, relay_again_ticks: int = 5, seen: SeenCache | None = None, max_wanted: int = 100
+) -> Gossip[str]:
+    policy: Gossip[str] = Gossip(stuck_after_ms=STUCK, relay_again_ticks=relay_again_ticks,
+                                 want_timeout_ms=WANT_MS, max_wanted=max_wanted,
+                                 seen=seen)  # fmt: skip
     for peer in peers:
         policy.peer_joined(peer)
     return policy
@@ -42,15 +57,86 @@ def sends(*pairs: tuple[str, bytes], kind: Kind = Kind.CONSENSUS) -> list[Send[s
 
 
 def test_a_new_message_goes_to_every_peer_but_its_sender_in_join_order() -> None:
-    policy: Forwarding[str] = flood(C, A, B)
+    policy: Forwarding[str] = gossip(C, A, B)
     got = policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
     assert got == Received(new=True, sends=tuple(sends((C, vote(0)), (B, vote(0)))))
     record = policy.received(B, RECORD.raw, kind=Kind.RECORD, now=0)
-    assert record.sends == tuple(sends((C, RECORD.raw), (A, RECORD.raw), kind=Kind.RECORD))
+    assert record.sends == tuple(sends((C, RECORD.id), (A, RECORD.id), kind=Kind.HAVE))
+    own = RECORD.raw + b"own"
+    assert policy.originated(own, kind=Kind.RECORD, now=1) == sends(
+        (C, own), (A, own), (B, own), kind=Kind.RECORD
+    )
+
+
+def ticked(policy: Gossip[str], now: int) -> list[Send[str]]:
+    """A tick at a new height every time: never stuck."""
+    return policy.tick(now, height=now, status=b"status", own=(), known=())
+
+
+def test_an_announced_record_is_asked_of_its_first_announcer_then_of_the_next_in_turn() -> None:
+    policy = gossip(A, B, C)
+    ticked(policy, 0)
+    rid = RECORD.id
+    assert policy.announced(B, [rid], now=10) == sends((B, rid), kind=Kind.WANT)
+    assert policy.announced(A, [rid], now=11) == []  # asked of B already
+    assert policy.announced(B, [rid], now=12) == []
+    assert policy.wanted == 1
+    assert ticked(policy, 10 + WANT_MS - 1) == []
+    assert ticked(policy, 10 + WANT_MS) == sends((A, rid), kind=Kind.WANT)
+    assert ticked(policy, 10 + 2 * WANT_MS) == []  # B and A asked in vain: forgotten
+    assert policy.wanted == 0
+    assert policy.announced(C, [rid], now=10 + 2 * WANT_MS) == sends((C, rid), kind=Kind.WANT)
+
+
+def test_an_announcer_that_left_is_skipped() -> None:
+    policy = gossip(A, B, C)
+    ticked(policy, 0)
+    policy.announced(A, [RECORD.id], now=0)
+    policy.announced(B, [RECORD.id], now=0)
+    policy.announced(C, [RECORD.id], now=0)
+    policy.peer_left(B)
+    assert ticked(policy, WANT_MS) == sends((C, RECORD.id), kind=Kind.WANT)
+
+
+def test_a_record_that_came_is_not_asked_for_and_goes_on_only_to_peers_without_it() -> None:
+    policy = gossip(A, B, C)
+    ticked(policy, 0)
+    policy.announced(A, [RECORD.id], now=0)
+    policy.announced(B, [RECORD.id], now=1)
+    got = policy.received(A, RECORD.raw, kind=Kind.RECORD, now=2)
+    assert got == Received(new=True, sends=tuple(sends((C, RECORD.id), kind=Kind.HAVE)))
+    assert policy.wanted == 0
+    assert ticked(policy, WANT_MS) == []
+    assert policy.announced(C, [RECORD.id], now=3) == []  # seen: not asked for again
+    assert not policy.received(B, RECORD.raw, kind=Kind.RECORD, now=4).new
+
+
+def test_a_record_that_arrived_but_was_not_kept_is_not_asked_for_again_until_announced() -> None:
+    policy = gossip(A, B)
+    ticked(policy, 0)
+    policy.announced(A, [RECORD.id], now=0)
+    policy.arrived(RECORD.id)
+    assert ticked(policy, WANT_MS) == []
+    assert policy.announced(B, [RECORD.id], now=WANT_MS) == sends((B, RECORD.id), kind=Kind.WANT)
+
+
+def test_wanted_records_and_their_announcers_are_bounded() -> None:
+    policy = gossip(*[f"p{i}" for i in range(MAX_ANNOUNCERS + 2)], max_wanted=3)
+    ticked(policy, 0)
+    ids = [bytes([i]) * 32 for i in range(5)]
+    assert policy.announced("p0", ids, now=0) == sends(*[("p0", i) for i in ids[:3]],
+                                                       kind=Kind.WANT)  # fmt: skip
+    assert policy.wanted == 3
+    for i in range(1, MAX_ANNOUNCERS + 2):
+        policy.announced(f"p{i}", ids[:1], now=0)
+    asked = [ticked(policy, WANT_MS * k) for k in range(1, MAX_ANNOUNCERS + 2)]
+    assert [s.peer for out in asked for s in out if s.data == ids[0]] == [
+        f"p{i}" for i in range(1, MAX_ANNOUNCERS)
+    ]  # the first MAX_ANNOUNCERS announcers, each asked once
 
 
 def test_a_message_seen_before_is_not_new_and_not_forwarded_again() -> None:
-    policy = flood(A, B, C)
+    policy = gossip(A, B, C)
     policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
     assert policy.received(B, vote(0), kind=Kind.CONSENSUS, now=1) == Received(new=False, sends=())
     assert policy.originated(vote(1), kind=Kind.CONSENSUS, now=2) == sends(
@@ -60,7 +146,7 @@ def test_a_message_seen_before_is_not_new_and_not_forwarded_again() -> None:
 
 
 def test_a_message_for_this_node_only_is_new_but_not_forwarded() -> None:
-    policy = flood(A, B)
+    policy = gossip(A, B)
     assert policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0, relay=False) == Received(
         new=True, sends=()
     )
@@ -68,7 +154,7 @@ def test_a_message_for_this_node_only_is_new_but_not_forwarded() -> None:
 
 
 def test_a_peer_that_left_gets_nothing() -> None:
-    policy = flood(A, B, C)
+    policy = gossip(A, B, C)
     policy.peer_left(B)
     assert list(policy.peers) == [A, C]
     assert policy.originated(vote(0), kind=Kind.CONSENSUS, now=0) == sends(
@@ -91,7 +177,7 @@ def test_the_seen_cache_forgets_the_oldest_beyond_its_count() -> None:
 
 
 def test_the_seen_cache_forgets_ids_older_than_its_age() -> None:
-    policy = flood(A, B, seen=SeenCache(max_count=100, max_age_ms=1_000))
+    policy = gossip(A, B, seen=SeenCache(max_count=100, max_age_ms=1_000))
     policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)
     assert not policy.received(A, vote(0), kind=Kind.CONSENSUS, now=999).new
     again = policy.received(A, vote(0), kind=Kind.CONSENSUS, now=1_000)
@@ -104,11 +190,15 @@ def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="seen-cache bounds must be positive"):
         SeenCache(max_count=0)
     with pytest.raises(ValueError, match="stuck_after_ms 0"):
-        Flood(stuck_after_ms=0)
+        Gossip(stuck_after_ms=0)
+    with pytest.raises(ValueError, match="positive"):
+        Gossip(stuck_after_ms=1, want_timeout_ms=0)
+    with pytest.raises(ValueError, match="positive"):
+        Gossip(stuck_after_ms=1, max_wanted=0)
 
 
 def tick(
-    policy: Flood[str], now: int, *, height: int = 1, known: tuple[bytes, ...] = ()
+    policy: Gossip[str], now: int, *, height: int = 1, known: tuple[bytes, ...] = ()
 ) -> list[Send[str]]:
     return policy.tick(
         now,
@@ -121,7 +211,7 @@ def tick(
 
 
 def test_a_node_whose_height_moves_sends_nothing_at_its_ticks() -> None:
-    policy = flood(A, B)
+    policy = gossip(A, B)
     for height, now in enumerate(range(0, 1_000, STUCK), start=1):
         assert tick(policy, now, height=height) == []
     assert tick(policy, 800 + STUCK - 1, height=5) == []  # not a whole interval yet
@@ -129,7 +219,7 @@ def test_a_node_whose_height_moves_sends_nothing_at_its_ticks() -> None:
 
 
 def test_stuck_it_resends_status_own_messages_and_records_and_relays_what_peers_lack() -> None:
-    policy = flood(A, B)
+    policy = gossip(A, B)
     status = Status(height=1, round=0).raw
     own = vote(0)
     heard = vote(2)  # from A, so A has it
@@ -151,7 +241,7 @@ def test_stuck_it_resends_status_own_messages_and_records_and_relays_what_peers_
 
 
 def test_every_few_stuck_ticks_everything_is_relayed_again() -> None:
-    policy = flood(A, B, relay_again_ticks=3)
+    policy = gossip(A, B, relay_again_ticks=3)
     heard = vote(2)
     policy.received(A, heard, kind=Kind.CONSENSUS, now=0, relay=False)
     relayed = []
@@ -163,7 +253,7 @@ def test_every_few_stuck_ticks_everything_is_relayed_again() -> None:
 
 
 def test_a_new_height_forgets_who_has_what() -> None:
-    policy = flood(A, B)
+    policy = gossip(A, B)
     old = vote(2)
     policy.received(A, old, kind=Kind.CONSENSUS, now=0, relay=False)
     tick(policy, 0)

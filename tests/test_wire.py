@@ -223,6 +223,10 @@ def test_the_signed_body_holds_both_keys_both_nonces_and_the_role() -> None:
         (codec.encode({"type": "records", "data": ["text"]}), "1 or more"),
         (codec.encode({"type": "records", "data": [b"ok", bytes(20_000)]}), "at most 16640"),
         (codec.encode({"type": "consensus", "data": [b"ok", 7]}), "1 or more"),
+        (codec.encode({"type": "have", "data": [bytes(32), bytes(31)]}), "record ids of 32"),
+        (codec.encode({"type": "want", "data": [bytes(33)]}), "record ids of 32"),
+        (codec.encode({"type": "want", "data": ["x" * 32]}), "record ids of 32"),
+        (codec.encode({"type": "have", "data": []}), "1 or more"),
         (b"\xc1", "does not decode"),
         (b"\x81\xa4type", "does not decode"),
     ],
@@ -233,10 +237,13 @@ def test_bad_push_frames_are_wire_errors(frame: bytes, error: str) -> None:
 
 
 def test_push_frames_round_trip() -> None:
-    for kind in Push:
+    for kind in (Push.RECORDS, Push.CONSENSUS):
         assert decode_push(encode_push(kind, [b"payload"])) == (kind, (b"payload",))
         many = [bytes([i % 256]) * i for i in range(1, 300)]
         assert decode_push(encode_push(kind, many)) == (kind, tuple(many))
+    for kind in (Push.HAVE, Push.WANT):
+        ids = [bytes([i]) * 32 for i in range(256)]
+        assert decode_push(encode_push(kind, ids)) == (kind, tuple(ids))
 
 
 def test_an_auth_of_the_wrong_shape_is_refused() -> None:

@@ -9,7 +9,7 @@ shell drive the same ones, so what the simulator proves is what the node runs.
 - `signing`: when a validator's node may sign (never while another node may run its key).
 """
 
-from node.policy.gossip import Flood, Forwarding, Kind, Received, SeenCache, Send
+from node.policy.gossip import Forwarding, Gossip, Kind, Received, SeenCache, Send
 from node.policy.mempool import Admitted, LedgerView, Mempool, Refusal, Refused
 from node.policy.sync import CatchUp, Fetch, Progress, Report, SyncAction
 
@@ -17,8 +17,8 @@ __all__ = [
     "Admitted",
     "CatchUp",
     "Fetch",
-    "Flood",
     "Forwarding",
+    "Gossip",
     "Kind",
     "LedgerView",
     "Mempool",

@@ -1,29 +1,41 @@
 """What a node forwards to which peer: the forwarding policy, one replaceable piece (`Forwarding`),
-and the one this network runs now (`Flood`).
+and the one this network runs now (`Gossip`).
 
-The shell tells the policy when peers come and go, what arrived from whom, what the node itself
-sends, and the time every gossip interval; the policy answers with the `Send`s to perform. A
-message is its bytes; its id is their SHA-256. `Flood`'s rules:
+The shell tells the policy when peers come and go, what arrived from whom, which record ids a
+peer announced, what the node itself sends, and the time every gossip interval; the policy
+answers with the `Send`s to perform. A message is its bytes; its id is their SHA-256 (for a
+record, its record id). `Gossip`'s rules:
 
-- **Flood.** A message that is new (its id not in the seen-cache) goes to every connected peer
-  but the one it came from; one this node originates goes to every peer. Consensus messages are
-  flooded like records and evidence, to every peer and not only to validators: on a small network
-  any peer may be the only path between two validators, and a node does not know which of its
-  peers validate. (Efficient gossip at scale, with announcements and fetches, replaces this
-  piece later.)
+- **Consensus messages are flooded.** A new one (its id not in the seen-cache) goes to every
+  connected peer but the one it came from; one this node signs goes to every peer. They go to
+  every peer and not only to validators: on a small network any peer may be the only path
+  between two validators, and a node does not know which of its peers validate.
+- **Records are pushed by their origin and announced by relays** (the `inv`/`getdata` of
+  Bitcoin's relay). A record this node originates (submitted here, or its own) goes whole to
+  every peer. A new record that came from a peer is relayed by id only (`HAVE`, 32 bytes) to
+  every other peer not known to have it (it announced the id too). A peer that announces an id
+  this node has not seen is asked for the record (`WANT`), one announcer at a time: if the
+  record has not come `want_timeout_ms` later, the next announcer still connected is asked, and
+  once every announcer was asked in vain the id is forgotten (a later announcement starts
+  again). On a full mesh every node gets each record once, from its origin, where flooding
+  brought it three times and had it relay it twice; on any connected graph of honest nodes
+  every node still gets every record, and a peer that announces but never answers delays a
+  record by `want_timeout_ms`, not more. At most `max_wanted` ids are asked for at once.
 - **Seen once.** The seen-cache keeps ids for at most `max_age_ms` and at most `max_seen` of
   them (the oldest leave first). A message seen before is neither forwarded nor reported new,
   so the shell hands only new ones to the engine or the mempool. The shell passes only messages
-  it can use now: a consensus message of a height further ahead is left to its sender's
-  re-sends (below), so the cache does not make the node deaf to it later.
+  it can use now: a consensus message of a height further ahead, or a record its mempool cannot
+  take, is left to its sender's re-sends (below), so the cache does not make the node deaf to it
+  later. (The shell says a record `arrived`, kept or not, so that it is not asked for again.)
 - **Who has what.** Per peer, the consensus messages it is known to have (it sent them, or this
   node sent them to it), forgotten when the node's height moves and every `relay_again_ticks`
   stuck ticks. (Records are not tracked: a stuck node re-sends its own to every peer.)
 - **Stuck.** When the node's height has not moved for `stuck_after_ms` (checked at `tick`, once
   per gossip interval), messages may have been lost: it sends its `status` and what it signed
-  at this height, and its own records not final yet, to every peer, and relays each message of
-  the height it holds to the peers not known to have it. Every `relay_again_ticks` stuck ticks it
-  forgets who has what, so everything is relayed again (a relayed message may have been lost).
+  at this height, and its own records not final yet (whole), to every peer, and relays each
+  message of the height it holds to the peers not known to have it. Every `relay_again_ticks`
+  stuck ticks it forgets who has what, so everything is relayed again (a relayed message may
+  have been lost).
 
 Pure: time is an argument, peers are opaque hashable ids, sends go out in the order peers joined.
 """
@@ -33,6 +45,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from ledger.crypto import sha256
@@ -46,6 +59,10 @@ class Kind(enum.Enum):
 
     RECORD = "record"
     CONSENSUS = "consensus"
+    HAVE = "have"
+    """A record id this node holds (an announcement)."""
+    WANT = "want"
+    """A record id this node asks the peer for."""
 
 
 class Send(NamedTuple, Generic[P]):
@@ -84,6 +101,14 @@ class Forwarding(Protocol[P]):
         `message_id`, its id if the caller has it already."""
         ...
 
+    def arrived(self, record_id: bytes) -> None:
+        """A record came whole, kept or not: it is not to be asked for any more."""
+        ...
+
+    def announced(self, peer: P, record_ids: Iterable[bytes], *, now: int) -> list[Send[P]]:
+        """`peer` holds these records; what to ask for."""
+        ...
+
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
         """This node sends `data` (it signed or submitted it)."""
         ...
@@ -107,6 +132,10 @@ class Forwarding(Protocol[P]):
 MAX_SEEN = 100_000
 MAX_AGE_MS = 120_000
 RELAY_AGAIN_TICKS = 5
+WANT_TIMEOUT_MS = 2_000
+MAX_WANTED = 100_000
+MAX_ANNOUNCERS = 8
+"""Peers remembered per wanted id, to ask in turn."""
 
 
 class SeenCache:
@@ -144,27 +173,43 @@ class SeenCache:
             seen.popitem(last=False)
 
 
-class Flood(Generic[P]):
+@dataclass(slots=True)
+class _Want(Generic[P]):
+    """A record id asked for: the peers that announced it, in order, and when the one asked
+    (`peers[asked]`) is given up on."""
+
+    peers: list[P]
+    asked: int
+    deadline: int
+
+
+class Gossip(Generic[P]):
     def __init__(
         self,
         *,
         stuck_after_ms: int,
         relay_again_ticks: int = RELAY_AGAIN_TICKS,
+        want_timeout_ms: int = WANT_TIMEOUT_MS,
+        max_wanted: int = MAX_WANTED,
         seen: SeenCache | None = None,
     ) -> None:
-        if stuck_after_ms < 1 or relay_again_ticks < 1:
+        if min(stuck_after_ms, relay_again_ticks, want_timeout_ms, max_wanted) < 1:
             raise ValueError(
-                f"stuck_after_ms {stuck_after_ms} and relay_again_ticks {relay_again_ticks} "
-                "must be positive"
+                f"stuck_after_ms {stuck_after_ms}, relay_again_ticks {relay_again_ticks}, "
+                f"want_timeout_ms {want_timeout_ms} and max_wanted {max_wanted} must be positive"
             )
         self.stuck_after_ms = stuck_after_ms
         self.relay_again_ticks = relay_again_ticks
+        self.want_timeout_ms = want_timeout_ms
+        self.max_wanted = max_wanted
         self.seen = seen if seen is not None else SeenCache()
         self._has: dict[P, set[bytes]] = {}
-        """peer -> ids of the messages it is known to have (this height)."""
+        """peer -> ids of the consensus messages it is known to have (this height)."""
         self._ids: dict[bytes, bytes] = {}
         """The ids of the messages `tick` was given (held by the engine anyway), so that a stuck
         node does not hash them again at every tick; emptied with `_has`."""
+        self._wanted: dict[bytes, _Want[P]] = {}
+        """Record ids asked for and not come yet."""
         self._height: int | None = None
         self._since = 0
         self._stuck_ticks = 0
@@ -172,6 +217,11 @@ class Flood(Generic[P]):
     @property
     def peers(self) -> tuple[P, ...]:
         return tuple(self._has)
+
+    @property
+    def wanted(self) -> int:
+        """How many record ids are asked for and have not come."""
+        return len(self._wanted)
 
     def peer_joined(self, peer: P) -> None:
         self._has.setdefault(peer, set())
@@ -192,7 +242,14 @@ class Flood(Generic[P]):
         if message_id is None:
             message_id = sha256(data)
         new = self.seen.first_time(message_id, now)
-        has = self._has.get(peer) if kind is Kind.CONSENSUS else None
+        if kind is Kind.RECORD:
+            want = self._wanted.pop(message_id, None)
+            if not (new and relay):
+                return Received(new=new, sends=())
+            holders = (peer,) if want is None else (peer, *want.peers)
+            sends = [Send(p, Kind.HAVE, message_id) for p in self._has if p not in holders]
+            return Received(new=True, sends=tuple(sends))
+        has = self._has.get(peer)
         if has is not None:
             if len(has) >= self.seen.max_count:
                 has.clear()
@@ -201,9 +258,28 @@ class Flood(Generic[P]):
             return Received(new=new, sends=())
         return Received(new=True, sends=tuple(self._to_all(data, message_id, kind, but=peer)))
 
+    def arrived(self, record_id: bytes) -> None:
+        self._wanted.pop(record_id, None)
+
+    def announced(self, peer: P, record_ids: Iterable[bytes], *, now: int) -> list[Send[P]]:
+        out: list[Send[P]] = []
+        wanted, seen = self._wanted, self.seen
+        for record_id in record_ids:
+            if record_id in seen:
+                continue
+            want = wanted.get(record_id)
+            if want is not None:
+                if len(want.peers) < MAX_ANNOUNCERS and peer not in want.peers:
+                    want.peers.append(peer)
+            elif len(wanted) < self.max_wanted:
+                wanted[record_id] = _Want([peer], 0, now + self.want_timeout_ms)
+                out.append(Send(peer, Kind.WANT, record_id))
+        return out
+
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
         message_id = sha256(data)
         self.seen.first_time(message_id, now)
+        self._wanted.pop(message_id, None)
         return self._to_all(data, message_id, kind)
 
     def tick(
@@ -216,17 +292,18 @@ class Flood(Generic[P]):
         known: Iterable[bytes],
         own_records: Iterable[bytes] = (),
     ) -> list[Send[P]]:
+        out = self._ask_again(now)
         if height != self._height:
             if self._height is not None:
                 self._forget()
             self._height, self._since, self._stuck_ticks = height, now, 0
-            return []
+            return out
         if now - self._since < self.stuck_after_ms:
-            return []
+            return out
         self._stuck_ticks += 1
         if self._stuck_ticks % self.relay_again_ticks == 0:
             self._forget()
-        out = self._to_all(status, self._id(status), Kind.CONSENSUS)
+        out += self._to_all(status, self._id(status), Kind.CONSENSUS)
         for data in own:
             out += self._to_all(data, self._id(data), Kind.CONSENSUS)
         for data in own_records:
@@ -237,6 +314,26 @@ class Flood(Generic[P]):
                 if message_id not in has:
                     has.add(message_id)
                     out.append(Send(peer=peer, kind=Kind.CONSENSUS, data=data))
+        return out
+
+    def _ask_again(self, now: int) -> list[Send[P]]:
+        """Each record asked for in vain from the next announcer still connected; forgotten
+        when none is left."""
+        out: list[Send[P]] = []
+        gone: list[bytes] = []
+        for record_id, want in self._wanted.items():
+            if now < want.deadline:
+                continue
+            want.asked += 1
+            while want.asked < len(want.peers) and want.peers[want.asked] not in self._has:
+                want.asked += 1
+            if want.asked < len(want.peers):
+                want.deadline = now + self.want_timeout_ms
+                out.append(Send(want.peers[want.asked], Kind.WANT, record_id))
+            else:
+                gone.append(record_id)
+        for record_id in gone:
+            del self._wanted[record_id]
         return out
 
     def _to_all(

@@ -52,7 +52,7 @@ from node.consensus.messages import (
     decode_message,
 )
 from node.consensus.verify import SignatureCache
-from node.policy.gossip import Flood, Kind, Send
+from node.policy.gossip import Gossip, Kind, Send
 from node.policy.sync import CatchUp, Fetch, SyncAction
 from node.sim.app import ChainApp, Verdicts
 from node.sim.byzantine import (
@@ -106,7 +106,7 @@ class SimNode:
         app: ChainApp,
         *,
         honest: bool,
-        gossip: Flood[int],
+        gossip: Gossip[int],
         sync: CatchUp[int],
     ) -> None:
         self.index = index
@@ -436,8 +436,8 @@ class Simulation:
                 sync.peer_joined(peer)
         return sync
 
-    def _new_gossip(self, index: int, nodes: int) -> Flood[int]:
-        gossip: Flood[int] = Flood(stuck_after_ms=self.scenario.gossip_ms)
+    def _new_gossip(self, index: int, nodes: int) -> Gossip[int]:
+        gossip: Gossip[int] = Gossip(stuck_after_ms=self.scenario.gossip_ms)
         for peer in range(nodes):
             if peer != index:
                 gossip.peer_joined(peer)
