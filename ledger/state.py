@@ -112,7 +112,7 @@ class LedgerState:
 
     def _encode(self, key: bytes) -> None:
         value = self._pending.pop(key)
-        self.tree.set(key, None if value is None else codec.encode(value))
+        self.tree.set(key, None if value is None else codec.encode_own(value))
 
     def _flush(self) -> None:
         for key in list(self._pending):

@@ -158,6 +158,12 @@ def test_a_node_started_later_with_only_a_peer_and_the_genesis_syncs_everything(
             wait_for(late.ready, 30, "the late node ready")
             same_chain(net, [net.nodes[0], late])
             assert "sync: stored blocks" in late.log()  # a run went through Store.extend
+            # a record submitted at the node with one peer reaches the others through it (as
+            # an announcement they ask for) and is final on every node
+            record = next_record(net.nodes[1], "through the late node")
+            Client(late.api, token_of(late)).submit(record.raw)
+            for node in (*net.nodes, late):
+                assert Client(node.api).record(record.id, wait=30)["status"] == "final"
         finally:
             late.stop()
     audit(late_home)
