@@ -40,7 +40,6 @@ def simulate(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tup
     return cli(capsys, "governance", "simulate", *extra, str(path))
 
 
-
 # every scenario holds
 
 

@@ -51,7 +51,7 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
     ("text", "error"),
     [
         ('[node]\nlisten = "nowhere"\n', "not HOST:PORT"),
-        ('[node]\nlisten = 7420\n', "must be a string"),
+        ("[node]\nlisten = 7420\n", "must be a string"),
         ('[node]\npeers = "127.0.0.1:1"\n', "must be a list"),
         ('[node]\npeers = ["ftp://x:1"]\n', "not http://HOST:PORT"),
         ("[node\n", "cannot read"),
