@@ -39,7 +39,7 @@ from node.errors import NotReadyError
 from node.parallel import record_checker
 from node.policy.gossip import Gossip, Kind
 from node.policy.gossip import Send as Forward
-from node.policy.mempool import Mempool, Refusal, Refused
+from node.policy.mempool import Admitted, Mempool, Refusal, Refused
 from node.policy.pacing import Pacer
 from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
@@ -181,6 +181,7 @@ class NodeCore:
         self.joined = self._sole_validator()
         self._started_elsewhere = 0
         self._gossiped = 0
+        self._asked_again = 0
         self._heard: set[Peer] = set()
         """Peers that told this node their height: it joins consensus only after one has."""
         self._outbox: dict[bytes, str] = {}
@@ -307,8 +308,10 @@ class NodeCore:
         out: list[Out] = []
         try:
             kind, payloads = decode_push(frame)
-            if kind is Push.HAVE:
-                out += self.gossip.announced(peer, payloads, now=now)
+            if kind is Push.HAVE:  # a record pending here is not asked for, seen or not
+                mempool = self.mempool
+                new = [record_id for record_id in payloads if record_id not in mempool]
+                out += self.gossip.announced(peer, new, now=now)
             elif kind is Push.WANT:
                 out += self._on_want(peer, payloads)
             elif kind is Push.RECORDS:
@@ -330,13 +333,21 @@ class NodeCore:
             return []
         record = decode_record(data)
         try:  # a final record is refused too (its seq is final), unverified: no store lookup
-            self.mempool.add(record, now=now, verify=self._verify)
+            admitted = self.mempool.add(record, now=now, verify=self._verify)
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
-            self.gossip.arrived(message_id)
+            if e.reason in _FOR_NOW:
+                self.gossip.not_yet(peer, message_id, now=now)
+            else:
+                self.gossip.arrived(message_id)
             return []
-        received = self.gossip.received(
-            peer, data, kind=Kind.RECORD, now=now, message_id=message_id
+        received = self.gossip.received(  # one pending already (seen long ago): not relayed again
+            peer,
+            data,
+            kind=Kind.RECORD,
+            now=now,
+            relay=admitted is not Admitted.KNOWN,
+            message_id=message_id,
         )
         return list(received.sends)
 
@@ -344,7 +355,7 @@ class NodeCore:
         """A peer asks for records it was told this node has: those still in the mempool go to
         it whole (one final meanwhile reaches it in its block)."""
         out: list[Out] = []
-        for record_id in record_ids:
+        for record_id in dict.fromkeys(record_ids):  # each once, however often a frame names it
             record = self.mempool.get(record_id)
             if record is not None:
                 out.append(Forward(peer=peer, kind=Kind.RECORD, data=record.raw))
@@ -516,6 +527,9 @@ class NodeCore:
     def tick(self, now: int) -> list[Action]:
         """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
         out = self._retry_waiting(now) + self._pace(now)
+        if now - self._asked_again >= GOSSIP_MS:  # also while the pacer holds the height
+            self._asked_again = now
+            out += self.gossip.ask_again(now)
         if self.pacer.held is None and now - self._gossiped >= GOSSIP_MS:
             # while the pacer holds the height, it has no messages yet and is not stuck
             self._gossiped = now
@@ -890,4 +904,5 @@ _PUSH = {
     Kind.WANT: Push.WANT,
 }
 _FOR_NOW = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
-"""Refusals of an own record that a later try may not meet."""
+"""Refusals a later try may not meet: an own record waits to be offered again, a peer's is
+asked for again."""

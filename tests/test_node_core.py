@@ -239,6 +239,78 @@ def test_a_record_announced_is_asked_of_one_announcer_at_a_time_and_announced_on
     assert pushed(answer, C, Push.RECORDS) == [record.raw]
 
 
+def feed(core: NodeCore, count: int, seed: bytes = b"f") -> list[Record]:
+    """`count` records of one new author, seq 1 upwards."""
+    author, records = Keypair.from_seed(seed * 32), []
+    for seq in range(1, count + 1):
+        prev = records[-1].id if records else bytes(32)
+        body = Contribution(title=f"r{seq}", kind="code")
+        records.append(sign_record(author, core.network_id, seq=seq, prev=prev, timestamp=1,
+                                   body=body))  # fmt: skip
+    return records
+
+
+def gossip_ticks(core: NodeCore, start: int, end: int) -> list[object]:
+    return [a for now in range(start, end, GOSSIP_MS) for a in core.tick(now)]
+
+
+def test_records_that_overtake_the_one_before_them_are_asked_for_again_not_lost(
+    core: NodeCore,
+) -> None:
+    """Record 1 is asked of A while A pushes records 2 to 6 whole (submitted there): 6 is too far
+    ahead to keep yet, and is asked of A again once 1 has come. The same when 2 to 6 come from
+    another announcer first."""
+    joined(core, A, B)
+    r = feed(core, 6)
+    assert pushed(core.on_frame(A, encode_push(Push.HAVE, [r[0].id]), 5), A, Push.WANT) == [r[0].id]
+    core.on_frame(A, encode_push(Push.RECORDS, [x.raw for x in r[1:]]), 6)
+    assert r[5].id not in core.mempool  # more than 4 past the next one
+    core.on_frame(A, encode_push(Push.RECORDS, [r[0].raw]), 7)
+    assert pushed(gossip_ticks(core, 1_500, 4_000), A, Push.WANT) == [r[5].id]
+    core.on_frame(A, encode_push(Push.RECORDS, [r[5].raw]), 4_000)
+    assert all(x.id in core.mempool for x in r)
+    s = feed(core, 6, seed=b"s")
+    core.on_frame(A, encode_push(Push.HAVE, [s[0].id]), 5_000)
+    core.on_frame(B, encode_push(Push.HAVE, [x.id for x in s]), 5_001)
+    core.on_frame(B, encode_push(Push.RECORDS, [x.raw for x in s[1:]]), 5_002)
+    core.on_frame(A, encode_push(Push.RECORDS, [s[0].raw]), 5_003)
+    assert pushed(gossip_ticks(core, 6_000, 9_000), B, Push.WANT) == [s[5].id]
+
+
+def test_want_retries_go_on_while_the_pacer_holds_the_height(tmp_path: Path) -> None:
+    alone = make_core(tmp_path, ME)  # the only validator: holds the next height while idle
+    try:
+        alone.start(0)
+        assert alone.pacer.held is not None
+        for peer in (A, B):
+            alone.peer_joined(peer, 0)
+        (record,) = feed(alone, 1)
+        have = encode_push(Push.HAVE, [record.id])
+        assert pushed(alone.on_frame(A, have, 10), A, Push.WANT) == [record.id]  # never answered
+        alone.on_frame(B, have, 11)
+        assert pushed(gossip_ticks(alone, 1_000, 4_000), B, Push.WANT) == [record.id]
+    finally:
+        alone.store.close()
+
+
+def test_a_want_is_answered_once_per_record_and_a_pending_record_is_not_fetched_again(
+    core: NodeCore,
+) -> None:
+    """A frame naming one record 4,096 times gets it once. A record pending here whose id the
+    seen-cache forgot is neither asked for nor announced again."""
+    joined(core, A, B, C)
+    (record,) = feed(core, 1)
+    core.on_frame(A, encode_push(Push.RECORDS, [record.raw]), 5)
+    answer = core.on_frame(B, encode_push(Push.WANT, [record.id] * 4096), 6)
+    assert pushed(answer, B, Push.RECORDS) == [record.raw]
+    late = 5 + 200_000  # past the seen-cache's age
+    (other,) = feed(core, 1, seed=b"o")
+    core.on_frame(A, encode_push(Push.RECORDS, [other.raw]), late)  # the cache forgets
+    assert core.on_frame(B, encode_push(Push.HAVE, [record.id]), late) == []
+    again = core.on_frame(B, encode_push(Push.RECORDS, [record.raw]), late + 1)
+    assert pushed(again, C, Push.HAVE) == []
+
+
 def test_a_peer_gets_what_is_sent_to_it_in_order_whatever_the_packing() -> None:
     """Forwards to one peer keep their order across kinds: a proposal never overtakes the
     records before it (it names them by id)."""

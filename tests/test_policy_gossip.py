@@ -14,7 +14,7 @@ from ledger.records import Identity
 from ledger.vote_evidence import NIL, PREVOTE, Vote
 from node.consensus.messages import Status
 from node.policy.gossip import (
-    MAX_ANNOUNCERS,
+    ASKS_PER_ANNOUNCER,
     Forwarding,
     Gossip,
     Kind,
@@ -42,10 +42,10 @@ RECORD = Author("ada", keypair("member/ada"), GENESIS.network_id).write(
 
 
 def gossip(
-    *peers: str, relay_again_ticks: int = 5, seen: SeenCache | None = None, max_wanted: int = 100
+    *peers: str, relay_again_ticks: int = 5, seen: SeenCache | None = None, max_announced: int = 100
 ) -> Gossip[str]:
     policy: Gossip[str] = Gossip(stuck_after_ms=STUCK, relay_again_ticks=relay_again_ticks,
-                                 want_timeout_ms=WANT_MS, max_wanted=max_wanted,
+                                 want_timeout_ms=WANT_MS, max_announced=max_announced,
                                  seen=seen)  # fmt: skip
     for peer in peers:
         policy.peer_joined(peer)
@@ -69,8 +69,8 @@ def test_a_new_message_goes_to_every_peer_but_its_sender_in_join_order() -> None
 
 
 def ticked(policy: Gossip[str], now: int) -> list[Send[str]]:
-    """A tick at a new height every time: never stuck."""
-    return policy.tick(now, height=now, status=b"status", own=(), known=())
+    """The gossip interval of a node whose height moves every time (never stuck)."""
+    return policy.ask_again(now) + policy.tick(now, height=now, status=b"s", own=(), known=())
 
 
 def test_an_announced_record_is_asked_of_its_first_announcer_then_of_the_next_in_turn() -> None:
@@ -82,10 +82,10 @@ def test_an_announced_record_is_asked_of_its_first_announcer_then_of_the_next_in
     assert policy.announced(B, [rid], now=12) == []
     assert policy.wanted == 1
     assert ticked(policy, 10 + WANT_MS - 1) == []
-    assert ticked(policy, 10 + WANT_MS) == sends((A, rid), kind=Kind.WANT)
-    assert ticked(policy, 10 + 2 * WANT_MS) == []  # B and A asked in vain: forgotten
-    assert policy.wanted == 0
-    assert policy.announced(C, [rid], now=10 + 2 * WANT_MS) == sends((C, rid), kind=Kind.WANT)
+    asked = [ticked(policy, 10 + k * WANT_MS) for k in range(1, 2 * ASKS_PER_ANNOUNCER + 1)]
+    assert asked == [sends((p, rid), kind=Kind.WANT) for p in [A, B, A, B, A]] + [[]]
+    assert policy.wanted == 0  # each announcer asked its share in vain: forgotten
+    assert policy.announced(C, [rid], now=10**6) == sends((C, rid), kind=Kind.WANT)
 
 
 def test_an_announcer_that_left_is_skipped() -> None:
@@ -120,19 +120,43 @@ def test_a_record_that_arrived_but_was_not_kept_is_not_asked_for_again_until_ann
     assert policy.announced(B, [RECORD.id], now=WANT_MS) == sends((B, RECORD.id), kind=Kind.WANT)
 
 
-def test_wanted_records_and_their_announcers_are_bounded() -> None:
-    policy = gossip(*[f"p{i}" for i in range(MAX_ANNOUNCERS + 2)], max_wanted=3)
+def test_a_record_that_came_too_early_is_asked_for_again_of_its_sender() -> None:
+    """Out of order, no room, or stamped ahead: the sender has it, and is asked again later (the
+    peer it was asked of first, too), its share of times, then it is forgotten."""
+    policy = gossip(A, B)
     ticked(policy, 0)
-    ids = [bytes([i]) * 32 for i in range(5)]
-    assert policy.announced("p0", ids, now=0) == sends(*[("p0", i) for i in ids[:3]],
-                                                       kind=Kind.WANT)  # fmt: skip
-    assert policy.wanted == 3
-    for i in range(1, MAX_ANNOUNCERS + 2):
-        policy.announced(f"p{i}", ids[:1], now=0)
-    asked = [ticked(policy, WANT_MS * k) for k in range(1, MAX_ANNOUNCERS + 2)]
-    assert [s.peer for out in asked for s in out if s.data == ids[0]] == [
-        f"p{i}" for i in range(1, MAX_ANNOUNCERS)
-    ]  # the first MAX_ANNOUNCERS announcers, each asked once
+    policy.not_yet(A, RECORD.id, now=0)  # pushed whole, too early
+    asked = [ticked(policy, k * WANT_MS) for k in range(1, ASKS_PER_ANNOUNCER + 2)]
+    assert asked == [sends((A, RECORD.id), kind=Kind.WANT)] * ASKS_PER_ANNOUNCER + [[]]
+    policy.announced(B, [RECORD.id], now=10**6)
+    policy.not_yet(A, RECORD.id, now=10**6 + 1)  # asked of B, came from A, too early still
+    assert ticked(policy, 10**6 + 1 + WANT_MS) == sends((A, RECORD.id), kind=Kind.WANT)
+    assert ticked(policy, 10**6 + 1 + 2 * WANT_MS) == sends((B, RECORD.id), kind=Kind.WANT)
+
+
+def test_one_peers_junk_announcements_never_crowd_out_anothers_records() -> None:
+    policy = gossip(A, B, max_announced=100)
+    ticked(policy, 0)
+    junk = [i.to_bytes(32, "big") for i in range(1_000)]
+    assert len(policy.announced(A, junk, now=0)) == 100  # its share; the rest ignored
+    assert policy.announced(B, [RECORD.id], now=1) == sends((B, RECORD.id), kind=Kind.WANT)
+    assert policy.announced(A, [RECORD.id], now=2) == []  # A's share is used up
+    policy.received(B, RECORD.raw, kind=Kind.RECORD, now=3)
+    for k in range(1, ASKS_PER_ANNOUNCER + 1):
+        ticked(policy, k * WANT_MS)  # A's junk asked for in vain, then forgotten
+    assert policy.wanted == 0
+    assert len(policy.announced(A, junk[:5], now=10**6)) == 5  # its share is back
+
+
+def test_an_honest_announcer_behind_many_silent_ones_is_asked_in_turn() -> None:
+    silent = [f"s{i}" for i in range(10)]
+    policy = gossip(*silent, B)
+    ticked(policy, 0)
+    for peer in silent:
+        policy.announced(peer, [RECORD.id], now=0)
+    policy.announced(B, [RECORD.id], now=1)
+    asked = [s.peer for k in range(1, 12) for s in ticked(policy, k * WANT_MS)]
+    assert asked == [*silent[1:], B, silent[0]]
 
 
 def test_a_message_seen_before_is_not_new_and_not_forwarded_again() -> None:
@@ -194,7 +218,7 @@ def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         Gossip(stuck_after_ms=1, want_timeout_ms=0)
     with pytest.raises(ValueError, match="positive"):
-        Gossip(stuck_after_ms=1, max_wanted=0)
+        Gossip(stuck_after_ms=1, max_announced=0)
 
 
 def tick(

@@ -10,23 +10,29 @@ record, its record id). `Gossip`'s rules:
   connected peer but the one it came from; one this node signs goes to every peer. They go to
   every peer and not only to validators: on a small network any peer may be the only path
   between two validators, and a node does not know which of its peers validate.
-- **Records are pushed by their origin and announced by relays** (the `inv`/`getdata` of
-  Bitcoin's relay). A record this node originates (submitted here, or its own) goes whole to
-  every peer. A new record that came from a peer is relayed by id only (`HAVE`, 32 bytes) to
-  every other peer not known to have it (it announced the id too). A peer that announces an id
-  this node has not seen is asked for the record (`WANT`), one announcer at a time: if the
-  record has not come `want_timeout_ms` later, the next announcer still connected is asked, and
-  once every announcer was asked in vain the id is forgotten (a later announcement starts
-  again). On a full mesh every node gets each record once, from its origin, where flooding
-  brought it three times and had it relay it twice; on any connected graph of honest nodes
-  every node still gets every record, and a peer that announces but never answers delays a
-  record by `want_timeout_ms`, not more. At most `max_wanted` ids are asked for at once.
+- **Records are pushed by their origin and announced by relays** (the `inv`/`getdata` of Bitcoin's
+  relay). A record this node originates (submitted here, or its own) goes whole to every peer. A
+  new record that came from a peer is relayed by id only (`HAVE`, 32 bytes) to every other peer
+  not known to have it (it announced the id too). A peer that announces an id this node has not
+  seen is asked for the record (`WANT`), one announcer at a time: if the record has not come
+  `want_timeout_ms` later, the next announcer still connected is asked (in turn, from the first
+  again after the last), up to `ASKS_PER_ANNOUNCER` times per announcer, and then the id is
+  forgotten (a later announcement starts again). A record that came but cannot be kept yet (out of
+  order, no room, stamped ahead of this node's clock) is asked for again the same way, of the peer
+  that sent it first. On a full mesh every node gets each record once, from its origin, where
+  flooding brought it three times and had it relay it twice; on any connected graph of honest
+  nodes every node still gets every record it can keep within its asks, and a peer that announces
+  but never answers delays a record by `want_timeout_ms` (and a gossip interval) per silent
+  announcer asked before an honest one. Each peer names at most `max_announced` of the ids being
+  asked for: beyond that its announcements are ignored, so no peer's junk crowds out another's
+  records.
 - **Seen once.** The seen-cache keeps ids for at most `max_age_ms` and at most `max_seen` of
   them (the oldest leave first). A message seen before is neither forwarded nor reported new,
   so the shell hands only new ones to the engine or the mempool. The shell passes only messages
-  it can use now: a consensus message of a height further ahead, or a record its mempool cannot
-  take, is left to its sender's re-sends (below), so the cache does not make the node deaf to it
-  later. (The shell says a record `arrived`, kept or not, so that it is not asked for again.)
+  it can use now: a consensus message of a height further ahead is left to its sender's
+  re-sends (below), and a record its mempool cannot take yet to be asked for again (the shell
+  says `not_yet`; `arrived` when it will never keep it), so the cache does not make the node deaf
+  to them later.
 - **Who has what.** Per peer, the consensus messages it is known to have (it sent them, or this
   node sent them to it), forgotten when the node's height moves and every `relay_again_ticks`
   stuck ticks. (Records are not tracked: a stuck node re-sends its own to every peer.)
@@ -102,11 +108,21 @@ class Forwarding(Protocol[P]):
         ...
 
     def arrived(self, record_id: bytes) -> None:
-        """A record came whole, kept or not: it is not to be asked for any more."""
+        """A record came whole and will never be kept: it is not to be asked for any more."""
+        ...
+
+    def not_yet(self, peer: P, record_id: bytes, *, now: int) -> None:
+        """A record came whole from `peer`, and this node cannot keep it yet (out of order, no
+        room, stamped ahead of its clock): it is to be asked for again later."""
         ...
 
     def announced(self, peer: P, record_ids: Iterable[bytes], *, now: int) -> list[Send[P]]:
         """`peer` holds these records; what to ask for."""
+        ...
+
+    def ask_again(self, now: int) -> list[Send[P]]:
+        """Called every gossip interval: the records asked for in vain, asked of the next
+        announcer."""
         ...
 
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
@@ -133,9 +149,12 @@ MAX_SEEN = 100_000
 MAX_AGE_MS = 120_000
 RELAY_AGAIN_TICKS = 5
 WANT_TIMEOUT_MS = 2_000
-MAX_WANTED = 100_000
-MAX_ANNOUNCERS = 8
-"""Peers remembered per wanted id, to ask in turn."""
+ASKS_PER_ANNOUNCER = 3
+"""Times a record may be asked for per peer that announced or sent it, before it is forgotten:
+every announcer is asked in turn, however many silent ones announced first."""
+MAX_ANNOUNCED = 8_192
+"""Announcements of records not come yet remembered per peer: one peer's junk ids never crowd
+out another's records."""
 
 
 class SeenCache:
@@ -175,12 +194,13 @@ class SeenCache:
 
 @dataclass(slots=True)
 class _Want(Generic[P]):
-    """A record id asked for: the peers that announced it, in order, and when the one asked
-    (`peers[asked]`) is given up on."""
+    """A record id asked for: the peers that announced it (or sent it too early), in order; the
+    one asked last (`peers[asked]`), when it is given up on, and how many asks are left."""
 
     peers: list[P]
     asked: int
     deadline: int
+    asks_left: int
 
 
 class Gossip(Generic[P]):
@@ -190,18 +210,19 @@ class Gossip(Generic[P]):
         stuck_after_ms: int,
         relay_again_ticks: int = RELAY_AGAIN_TICKS,
         want_timeout_ms: int = WANT_TIMEOUT_MS,
-        max_wanted: int = MAX_WANTED,
+        max_announced: int = MAX_ANNOUNCED,
         seen: SeenCache | None = None,
     ) -> None:
-        if min(stuck_after_ms, relay_again_ticks, want_timeout_ms, max_wanted) < 1:
+        if min(stuck_after_ms, relay_again_ticks, want_timeout_ms, max_announced) < 1:
             raise ValueError(
                 f"stuck_after_ms {stuck_after_ms}, relay_again_ticks {relay_again_ticks}, "
-                f"want_timeout_ms {want_timeout_ms} and max_wanted {max_wanted} must be positive"
+                f"want_timeout_ms {want_timeout_ms} and max_announced {max_announced} must be "
+                "positive"
             )
         self.stuck_after_ms = stuck_after_ms
         self.relay_again_ticks = relay_again_ticks
         self.want_timeout_ms = want_timeout_ms
-        self.max_wanted = max_wanted
+        self.max_announced = max_announced
         self.seen = seen if seen is not None else SeenCache()
         self._has: dict[P, set[bytes]] = {}
         """peer -> ids of the consensus messages it is known to have (this height)."""
@@ -209,7 +230,9 @@ class Gossip(Generic[P]):
         """The ids of the messages `tick` was given (held by the engine anyway), so that a stuck
         node does not hash them again at every tick; emptied with `_has`."""
         self._wanted: dict[bytes, _Want[P]] = {}
-        """Record ids asked for and not come yet."""
+        """Record ids asked for and not kept yet."""
+        self._announced: dict[P, int] = {}
+        """peer -> how many of the wanted ids name it (at most `max_announced`)."""
         self._height: int | None = None
         self._since = 0
         self._stuck_ticks = 0
@@ -225,9 +248,11 @@ class Gossip(Generic[P]):
 
     def peer_joined(self, peer: P) -> None:
         self._has.setdefault(peer, set())
+        self._announced.setdefault(peer, 0)
 
     def peer_left(self, peer: P) -> None:
         self._has.pop(peer, None)
+        self._announced.pop(peer, None)
 
     def received(
         self,
@@ -243,7 +268,7 @@ class Gossip(Generic[P]):
             message_id = sha256(data)
         new = self.seen.first_time(message_id, now)
         if kind is Kind.RECORD:
-            want = self._wanted.pop(message_id, None)
+            want = self._drop_want(message_id)
             if not (new and relay):
                 return Received(new=new, sends=())
             holders = (peer,) if want is None else (peer, *want.peers)
@@ -259,27 +284,81 @@ class Gossip(Generic[P]):
         return Received(new=True, sends=tuple(self._to_all(data, message_id, kind, but=peer)))
 
     def arrived(self, record_id: bytes) -> None:
-        self._wanted.pop(record_id, None)
+        self._drop_want(record_id)
+
+    def not_yet(self, peer: P, record_id: bytes, *, now: int) -> None:
+        want = self._wanted.get(record_id)
+        if want is None:
+            if self._announced.get(peer, self.max_announced) >= self.max_announced:
+                return
+            want = self._wanted[record_id] = _Want([], 0, 0, 0)
+        if peer not in want.peers:
+            if self._announced.get(peer, self.max_announced) >= self.max_announced:
+                return
+            want.peers.append(peer)
+            want.asks_left += ASKS_PER_ANNOUNCER
+            self._announced[peer] += 1
+        want.asked = want.peers.index(peer) - 1  # asked again of the peer that has it, first
+        want.deadline = now + self.want_timeout_ms
 
     def announced(self, peer: P, record_ids: Iterable[bytes], *, now: int) -> list[Send[P]]:
         out: list[Send[P]] = []
-        wanted, seen = self._wanted, self.seen
+        wanted, seen, announced = self._wanted, self.seen, self._announced
         for record_id in record_ids:
-            if record_id in seen:
+            if record_id in seen or announced.get(peer, self.max_announced) >= self.max_announced:
                 continue
             want = wanted.get(record_id)
-            if want is not None:
-                if len(want.peers) < MAX_ANNOUNCERS and peer not in want.peers:
-                    want.peers.append(peer)
-            elif len(wanted) < self.max_wanted:
-                wanted[record_id] = _Want([peer], 0, now + self.want_timeout_ms)
+            if want is None:
+                deadline = now + self.want_timeout_ms
+                wanted[record_id] = _Want([peer], 0, deadline, ASKS_PER_ANNOUNCER - 1)
                 out.append(Send(peer, Kind.WANT, record_id))
+            elif peer in want.peers:
+                continue
+            else:
+                want.peers.append(peer)
+                want.asks_left += ASKS_PER_ANNOUNCER
+            announced[peer] += 1
         return out
+
+    def ask_again(self, now: int) -> list[Send[P]]:
+        out: list[Send[P]] = []
+        gone: list[bytes] = []
+        for record_id, want in self._wanted.items():
+            if now < want.deadline:
+                continue
+            peer = self._next_announcer(want) if want.asks_left else None
+            if peer is None:
+                gone.append(record_id)
+                continue
+            want.asks_left -= 1
+            want.deadline = now + self.want_timeout_ms
+            out.append(Send(peer, Kind.WANT, record_id))
+        for record_id in gone:
+            self._drop_want(record_id)
+        return out
+
+    def _next_announcer(self, want: _Want[P]) -> P | None:
+        """The announcer after the one asked last, in turn, that is still connected."""
+        count = len(want.peers)
+        for step in range(1, count + 1):
+            at = (want.asked + step) % count
+            if want.peers[at] in self._has:
+                want.asked = at
+                return want.peers[at]
+        return None
+
+    def _drop_want(self, record_id: bytes) -> _Want[P] | None:
+        want = self._wanted.pop(record_id, None)
+        if want is not None:
+            for peer in want.peers:
+                if peer in self._announced:
+                    self._announced[peer] -= 1
+        return want
 
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
         message_id = sha256(data)
         self.seen.first_time(message_id, now)
-        self._wanted.pop(message_id, None)
+        self._drop_want(message_id)
         return self._to_all(data, message_id, kind)
 
     def tick(
@@ -292,18 +371,17 @@ class Gossip(Generic[P]):
         known: Iterable[bytes],
         own_records: Iterable[bytes] = (),
     ) -> list[Send[P]]:
-        out = self._ask_again(now)
         if height != self._height:
             if self._height is not None:
                 self._forget()
             self._height, self._since, self._stuck_ticks = height, now, 0
-            return out
+            return []
         if now - self._since < self.stuck_after_ms:
-            return out
+            return []
         self._stuck_ticks += 1
         if self._stuck_ticks % self.relay_again_ticks == 0:
             self._forget()
-        out += self._to_all(status, self._id(status), Kind.CONSENSUS)
+        out = self._to_all(status, self._id(status), Kind.CONSENSUS)
         for data in own:
             out += self._to_all(data, self._id(data), Kind.CONSENSUS)
         for data in own_records:
@@ -314,26 +392,6 @@ class Gossip(Generic[P]):
                 if message_id not in has:
                     has.add(message_id)
                     out.append(Send(peer=peer, kind=Kind.CONSENSUS, data=data))
-        return out
-
-    def _ask_again(self, now: int) -> list[Send[P]]:
-        """Each record asked for in vain from the next announcer still connected; forgotten
-        when none is left."""
-        out: list[Send[P]] = []
-        gone: list[bytes] = []
-        for record_id, want in self._wanted.items():
-            if now < want.deadline:
-                continue
-            want.asked += 1
-            while want.asked < len(want.peers) and want.peers[want.asked] not in self._has:
-                want.asked += 1
-            if want.asked < len(want.peers):
-                want.deadline = now + self.want_timeout_ms
-                out.append(Send(want.peers[want.asked], Kind.WANT, record_id))
-            else:
-                gone.append(record_id)
-        for record_id in gone:
-            del self._wanted[record_id]
         return out
 
     def _to_all(
