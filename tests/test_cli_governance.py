@@ -43,6 +43,13 @@ def proposal_state(capsys: pytest.CaptureFixture[str], net: Devnet, pid: str) ->
     return str(read(capsys, "proposal", pid, "--home", home(net, 0))["state"])
 
 
+def settled(net: Devnet) -> None:
+    """Every node at the height of the most advanced one: what is final at the node a command
+    wrote through is read at another only once that node has the block too."""
+    top = max(node.height() for node in net.nodes)
+    wait_for(lambda: all(node.height() >= top for node in net.nodes), 30, "the nodes in step")
+
+
 def record_id(out: str) -> str:
     """The id a state-changing command printed."""
     return out.split("record ", 1)[1].split(maxsplit=1)[0]
@@ -64,6 +71,7 @@ def test_members_reward_a_contribution_by_vote_and_delegation(
     assert set(me["keys"]) == {"member", "validator", "node"}
     assert me["keys"]["member"] == me["key"]
     assert me["member"]["name"] == "new bie/2"  # a name a URL must quote
+    settled(net)
     assert read(capsys, "balance", "new bie/2", "--home", home(net, 0))["key"] == me["key"]
     assert me["member"]["balance"] == 0
     names = {m["name"] for m in read(capsys, "members", "--home", home(net, 2))["members"]}
@@ -71,12 +79,15 @@ def test_members_reward_a_contribution_by_vote_and_delegation(
 
     # member1 contributes at node-1; member2 endorses it at node-2 by an id prefix
     work = record_id(ok(capsys, "contribute", "docs sprint", "--wait", "--home", home(net, 0)))
+    settled(net)
     ok(capsys, "endorse", work[:8], "--comment", "great docs", "--home", home(net, 1))
+    settled(net)
     found = read(capsys, "contributions", "--author", "member1", "--home", home(net, 3))
     assert [(c["id"], c["endorsements"]) for c in found["contributions"]] == [(work, 1)]
 
     # member4 lends its power to member2 before the proposal's snapshot
     ok(capsys, "delegate", "member2", "--home", home(net, 3))
+    settled(net)
     assert read(capsys, "balance", "member2", "--home", home(net, 0))["power"] == 200
 
     # member1 proposes a reward for the work; member2 (200) for, member3 (100) against
@@ -89,12 +100,14 @@ def test_members_reward_a_contribution_by_vote_and_delegation(
     wait_for(lambda: proposal_state(capsys, net, pid) == "Active", 30, "voting to open")
     ok(capsys, "vote", pid[:12], "for", "--reason", "earned", "--home", home(net, 1))
     ok(capsys, "vote", pid[:12], "against", "--home", home(net, 2))
+    settled(net)
     mine = read(capsys, "proposal", pid, "--home", home(net, 1))
     assert mine["member"] == {"key": mine["member"]["key"], "power_at_snapshot": 200, "vote": "for"}
     assert mine["votes"] == {"for": 200, "against": 100, "abstain": 0}
     assert mine["quorum"]["reached"] >= mine["quorum"]["needed"]
     wait_for(lambda: proposal_state(capsys, net, pid) == "Executed", 60, "execution")
     assert read(capsys, "balance", "--home", home(net, 0))["balance"] == 105
+    settled(net)
     rewarded = read(capsys, "contribution", work[:12], "--home", home(net, 2))
     assert rewarded["rewarded_by"] == pid
 
@@ -149,6 +162,7 @@ def test_proposals_from_a_file_and_every_action_type(
     wait_for(lambda: proposal_state(capsys, net, pid) == "Active", 30, "voting to open")
     ok(capsys, "vote", pid, "for", "--home", home(net, 1))
     wait_for(lambda: proposal_state(capsys, net, pid) == "Executed", 60, "execution")
+    settled(net)
     params = {
         p["name"]: p["value"] for p in read(capsys, "params", "--home", home(net, 2))["params"]
     }
@@ -163,8 +177,10 @@ def test_proposals_from_a_file_and_every_action_type(
 
     # with a voting delay, a new proposal is Pending and its proposer may cancel it
     early = record_id(ok(capsys, "propose", "text", "--title", "too soon", "--home", home(net, 2)))
+    settled(net)
     assert proposal_state(capsys, net, early) == "Pending"
     ok(capsys, "cancel", early[:12], "--home", home(net, 2))
+    settled(net)
     assert proposal_state(capsys, net, early) == "Canceled"
     # with a timelock, a passed proposal waits Queued before it executes
     later = record_id(ok(capsys, "propose", "text", "--title", "in time", "--home", home(net, 2)))
