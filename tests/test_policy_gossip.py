@@ -148,6 +148,29 @@ def test_one_peers_junk_announcements_never_crowd_out_anothers_records() -> None
     assert len(policy.announced(A, junk[:5], now=10**6)) == 5  # its share is back
 
 
+def ids(count: int, first: int = 0) -> list[bytes]:
+    return [i.to_bytes(32, "big") for i in range(first, first + count)]
+
+
+def test_a_peer_that_leaves_and_comes_back_keeps_the_share_its_open_asks_use() -> None:
+    policy = gossip(A, B, max_announced=10)
+    ticked(policy, 0)
+    for turn in range(5):  # reconnecting does not buy a fresh share
+        policy.announced(A, ids(10, 10 * turn), now=turn)
+        policy.peer_left(A)
+        policy.peer_joined(A)
+    assert policy.wanted == 10
+    for record_id in ids(50):
+        policy.arrived(record_id)
+    assert policy.wanted == 0
+    assert len(policy.announced(A, ids(30, 1_000), now=10)) == 10  # its whole share, no more
+    policy.peer_left(A)
+    for record_id in ids(30, 1_000):
+        policy.arrived(record_id)
+    policy.peer_joined(A)
+    assert len(policy.announced(A, ids(30, 2_000), now=11)) == 10
+
+
 def test_an_honest_announcer_behind_many_silent_ones_is_asked_in_turn() -> None:
     silent = [f"s{i}" for i in range(10)]
     policy = gossip(*silent, B)

@@ -16,16 +16,16 @@ record, its record id). `Gossip`'s rules:
   not known to have it (it announced the id too). A peer that announces an id this node has not
   seen is asked for the record (`WANT`), one announcer at a time: if the record has not come
   `want_timeout_ms` later, the next announcer still connected is asked (in turn, from the first
-  again after the last), up to `ASKS_PER_ANNOUNCER` times per announcer, and then the id is
-  forgotten (a later announcement starts again). A record that came but cannot be kept yet (out of
-  order, no room, stamped ahead of this node's clock) is asked for again the same way, of the peer
-  that sent it first. On a full mesh every node gets each record once, from its origin, where
-  flooding brought it three times and had it relay it twice; on any connected graph of honest
-  nodes every node still gets every record it can keep within its asks, and a peer that announces
-  but never answers delays a record by `want_timeout_ms` (and a gossip interval) per silent
-  announcer asked before an honest one. Each peer names at most `max_announced` of the ids being
-  asked for: beyond that its announcements are ignored, so no peer's junk crowds out another's
-  records.
+  again after the last), up to `ASKS_PER_ANNOUNCER` times its number of announcers in all, and
+  then the id is forgotten (a later announcement starts again). A record that came but cannot be
+  kept yet (out of order, no room, stamped ahead of this node's clock) is asked for again the same
+  way, of the peer that sent it first. On a full mesh every node gets each record once, from its
+  origin, where flooding brought it three times and had it relay it twice; on any connected graph
+  of honest nodes every node still gets every record it can keep within its asks, and a peer that
+  announces but never answers delays a record by `want_timeout_ms` (and a gossip interval) per
+  silent announcer asked before an honest one. Each peer names at most `max_announced` of the ids
+  being asked for: beyond that its announcements are ignored, so no peer's junk crowds out
+  another's records.
 - **Seen once.** The seen-cache keeps ids for at most `max_age_ms` and at most `max_seen` of
   them (the oldest leave first). A message seen before is neither forwarded nor reported new,
   so the shell hands only new ones to the engine or the mempool. The shell passes only messages
@@ -150,8 +150,9 @@ MAX_AGE_MS = 120_000
 RELAY_AGAIN_TICKS = 5
 WANT_TIMEOUT_MS = 2_000
 ASKS_PER_ANNOUNCER = 3
-"""Times a record may be asked for per peer that announced or sent it, before it is forgotten:
-every announcer is asked in turn, however many silent ones announced first."""
+"""A record is asked for at most this many times its number of announcers (peers that announced
+or sent it), in all, before it is forgotten: every announcer is asked in turn, however many
+silent ones announced first."""
 MAX_ANNOUNCED = 8_192
 """Announcements of records not come yet remembered per peer: one peer's junk ids never crowd
 out another's records."""
@@ -252,7 +253,8 @@ class Gossip(Generic[P]):
 
     def peer_left(self, peer: P) -> None:
         self._has.pop(peer, None)
-        self._announced.pop(peer, None)
+        if not self._announced.get(peer):  # kept while wants name it: no fresh share on return
+            self._announced.pop(peer, None)
 
     def received(
         self,
@@ -288,13 +290,12 @@ class Gossip(Generic[P]):
 
     def not_yet(self, peer: P, record_id: bytes, *, now: int) -> None:
         want = self._wanted.get(record_id)
+        named = want is not None and peer in want.peers
+        if not (named or self._may_name(peer)):
+            return
         if want is None:
-            if self._announced.get(peer, self.max_announced) >= self.max_announced:
-                return
             want = self._wanted[record_id] = _Want([], 0, 0, 0)
-        if peer not in want.peers:
-            if self._announced.get(peer, self.max_announced) >= self.max_announced:
-                return
+        if not named:
             want.peers.append(peer)
             want.asks_left += ASKS_PER_ANNOUNCER
             self._announced[peer] += 1
@@ -303,9 +304,11 @@ class Gossip(Generic[P]):
 
     def announced(self, peer: P, record_ids: Iterable[bytes], *, now: int) -> list[Send[P]]:
         out: list[Send[P]] = []
+        if peer not in self._has:
+            return out
         wanted, seen, announced = self._wanted, self.seen, self._announced
         for record_id in record_ids:
-            if record_id in seen or announced.get(peer, self.max_announced) >= self.max_announced:
+            if record_id in seen or announced[peer] >= self.max_announced:
                 continue
             want = wanted.get(record_id)
             if want is None:
@@ -347,12 +350,18 @@ class Gossip(Generic[P]):
                 return want.peers[at]
         return None
 
+    def _may_name(self, peer: P) -> bool:
+        """`peer` is connected and names fewer than `max_announced` of the wanted ids."""
+        return peer in self._has and self._announced[peer] < self.max_announced
+
     def _drop_want(self, record_id: bytes) -> _Want[P] | None:
         want = self._wanted.pop(record_id, None)
         if want is not None:
+            announced = self._announced
             for peer in want.peers:
-                if peer in self._announced:
-                    self._announced[peer] -= 1
+                announced[peer] -= 1
+                if not announced[peer] and peer not in self._has:
+                    del announced[peer]
         return want
 
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
