@@ -525,7 +525,8 @@ class NodeCore:
         return _framed(self._perform(self.engine.on_timeout(timeout, now), now))
 
     def tick(self, now: int) -> list[Action]:
-        """Called every gossip interval: pacing, re-sends when stuck, catch-up, joining."""
+        """Called every gossip interval: pacing, records asked for again, re-sends when stuck,
+        catch-up, joining."""
         out = self._retry_waiting(now) + self._pace(now)
         if now - self._asked_again >= GOSSIP_MS:  # also while the pacer holds the height
             self._asked_again = now
