@@ -296,9 +296,7 @@ class Gossip(Generic[P]):
         if want is None:
             want = self._wanted[record_id] = _Want([], 0, 0, 0)
         if not named:
-            want.peers.append(peer)
-            want.asks_left += ASKS_PER_ANNOUNCER
-            self._announced[peer] += 1
+            self._name(want, peer)
         want.asked = want.peers.index(peer) - 1  # asked again of the peer that has it, first
         want.deadline = now + self.want_timeout_ms
 
@@ -311,16 +309,12 @@ class Gossip(Generic[P]):
             if record_id in seen or announced[peer] >= self.max_announced:
                 continue
             want = wanted.get(record_id)
-            if want is None:
-                deadline = now + self.want_timeout_ms
-                wanted[record_id] = _Want([peer], 0, deadline, ASKS_PER_ANNOUNCER - 1)
+            if want is None:  # asked of this peer now: one of its asks is used
+                want = wanted[record_id] = _Want([], 0, now + self.want_timeout_ms, -1)
                 out.append(Send(peer, Kind.WANT, record_id))
             elif peer in want.peers:
                 continue
-            else:
-                want.peers.append(peer)
-                want.asks_left += ASKS_PER_ANNOUNCER
-            announced[peer] += 1
+            self._name(want, peer)
         return out
 
     def ask_again(self, now: int) -> list[Send[P]]:
@@ -349,6 +343,12 @@ class Gossip(Generic[P]):
                 want.asked = at
                 return want.peers[at]
         return None
+
+    def _name(self, want: _Want[P], peer: P) -> None:
+        """`peer` announced or sent the record `want` is for: one more announcer to ask."""
+        want.peers.append(peer)
+        want.asks_left += ASKS_PER_ANNOUNCER
+        self._announced[peer] += 1
 
     def _may_name(self, peer: P) -> bool:
         """`peer` is connected and names fewer than `max_announced` of the wanted ids."""
