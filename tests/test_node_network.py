@@ -177,6 +177,9 @@ def test_a_validator_key_restored_elsewhere_signs_only_once_the_original_is_gone
     heights, then signs, and the network never saw two votes from that key."""
     with running(devnet4) as net:
         net.wait_ready()
+        # on a network that has decided nothing yet every validator signs at once (none could
+        # watch): the clone must come to a network that has started
+        wait_for(lambda: net.nodes[0].height() >= 1, 60, "the first block")
         original = net.nodes[3]
         clone_home = tmp_path / "clone"
         assert main(["init", "--home", str(clone_home), "--plaintext-keys"]) == 0
