@@ -353,13 +353,13 @@ class NodeCore:
 
     def _on_want(self, peer: Peer, record_ids: Sequence[bytes]) -> list[Out]:
         """A peer asks for records it was told this node has: those still in the mempool go to
-        it whole (one final meanwhile reaches it in its block)."""
-        out: list[Out] = []
-        for record_id in dict.fromkeys(record_ids):  # each once, however often a frame names it
-            record = self.mempool.get(record_id)
-            if record is not None:
-                out.append(Forward(peer=peer, kind=Kind.RECORD, data=record.raw))
-        return out
+        it whole, as often as the gossip policy allows (one final meanwhile reaches it in its
+        block)."""
+        held = {i: r for i in record_ids if (r := self.mempool.get(i)) is not None}
+        return [
+            Forward(peer=peer, kind=Kind.RECORD, data=held[record_id].raw)
+            for record_id in self.gossip.answer(peer, held)
+        ]
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once
