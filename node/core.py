@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.block import MAX_BLOCK_BYTES, Block, Commit, RawBlock
-from ledger.codec import MAX_CONTAINER_LEN, decode, encode
+from ledger.codec import MAX_CONTAINER_LEN
 from ledger.crypto import Keypair, Tag, sha256
-from ledger.errors import DecodeError, InvalidData, LedgerError
-from ledger.records import MAX_EVIDENCE_BYTES, Record, decode_record, sign_record
+from ledger.errors import InvalidData
+from ledger.records import Record, decode_record, sign_record
 from ledger.store import Store
 from ledger.vote_evidence import DoubleVote, Vote
 from node.app import ScheduleReplay, StoreApp, Verified
@@ -36,10 +36,11 @@ from node.consensus.engine import NEW_HEIGHT, Engine, Timeouts
 from node.consensus.messages import Decision, Proposal, Status, decode_message
 from node.consensus.proposer import ProposerSchedule
 from node.errors import NotReadyError
+from node.outbox import Outbox
 from node.parallel import record_checker
 from node.policy.gossip import Gossip, Kind
 from node.policy.gossip import Send as Forward
-from node.policy.mempool import Admitted, Mempool, Refusal, Refused
+from node.policy.mempool import TRY_AGAIN, Admitted, Mempool, Refused
 from node.policy.pacing import Pacer
 from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
@@ -67,13 +68,6 @@ MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024
 """Record bytes a proposer puts in one block: room is left for the header, its certificate and
 each record's framing."""
 CONSENSUS_STATE = "consensus"
-OUTBOX = "outbox/"
-"""Node values in the store (`Store.node_value`): the validator's last persisted consensus state,
-and this node's own records not final yet, in rows of records taken at once (`outbox/<n>`, n
-counting up from 1 in 12 decimal digits, a MessagePack array of the records' bytes), each row
-kept until all of its records are final."""
-OUTBOX_ROW_RECORDS = 1024
-"""Most records in one outbox row."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,15 +178,7 @@ class NodeCore:
         self._asked_again = 0
         self._heard: set[Peer] = set()
         """Peers that told this node their height: it joins consensus only after one has."""
-        self._outbox: dict[bytes, str] = {}
-        """Own records not final yet, by id: the outbox row holding each."""
-        self._outbox_rows: dict[str, int] = {}
-        """Outbox rows, by name: how many of their records are not final yet."""
-        self._outbox_next = 1
-        self._waiting: dict[bytes, Record] = {}
-        """Own records kept from before a restart that the mempool could not take yet (`_FOR_NOW`),
-        by id: offered again every gossip interval."""
-        self._restore_outbox(now)
+        self.outbox = Outbox(store, self.mempool, self._verify, now=now)
         self.engine = self._new_engine(signing=self.joined)
 
     # lifecycle
@@ -336,7 +322,7 @@ class NodeCore:
             admitted = self.mempool.add(record, now=now, verify=self._verify)
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
-            if e.reason in _FOR_NOW:
+            if e.reason in TRY_AGAIN:
                 self.gossip.not_yet(peer, message_id, now=now)
             else:
                 self.gossip.arrived(message_id)
@@ -527,7 +513,7 @@ class NodeCore:
     def tick(self, now: int) -> list[Action]:
         """Called every gossip interval: pacing, records asked for again, re-sends when stuck,
         catch-up, joining."""
-        out = self._retry_waiting(now) + self._pace(now)
+        out = self._send_own(self.outbox.retry(now), now) + self._pace(now)
         if now - self._asked_again >= GOSSIP_MS:  # also while the pacer holds the height
             self._asked_again = now
             out += self.gossip.ask_again(now)
@@ -604,10 +590,10 @@ class NodeCore:
         for data in records:
             try:
                 record = decode_record(data)
-                if record.id in self.mempool or record.id in self._waiting:
+                if record.id in self.mempool or record.id in self.outbox.waiting:
                     results.append(Submitted(record_id=record.id, status="known"))
                     continue
-                self._refuse_beside_waiting(record)
+                self.outbox.refuse_beside_waiting(record)
                 head = self.store.chain.state.feed_head(record.author)
                 stored = self.store.record(record.id) if record.seq <= head.seq else None
                 if stored is not None:
@@ -633,18 +619,10 @@ class NodeCore:
     def _originated(self, records: Sequence[Record], now: int) -> list[Out]:
         """Records made or taken by this node, in its mempool now: into the outbox until final,
         and out to every peer."""
-        if not records:
-            return []
-        # safe from a crash of this process at once, from a power cut with the next block
-        rows: dict[str, bytes | None] = {}
-        for at in range(0, len(records), OUTBOX_ROW_RECORDS):
-            row = records[at : at + OUTBOX_ROW_RECORDS]
-            name = f"{OUTBOX}{self._outbox_next:012d}"
-            self._outbox_next += 1
-            rows[name] = encode(tuple(r.raw for r in row))
-            self._outbox_rows[name] = len(row)
-            self._outbox.update((r.id, name) for r in row)
-        self.store.set_node_values(rows, fsync=False)
+        self.outbox.keep(records)
+        return self._send_own(records, now)
+
+    def _send_own(self, records: Iterable[Record], now: int) -> list[Out]:
         out: list[Out] = []
         for record in records:
             out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)
@@ -720,9 +698,9 @@ class NodeCore:
             del self._signed[raw]  # its own messages of h may still come back relayed
         dropped = self.mempool.on_finalized(block)
         for record in dropped:
-            if record.id in self._outbox:
+            if record.id in self.outbox:
                 log.warning("own record %s dropped: it no longer extends its feed", record.id.hex())
-        self._forget_own([*(r.id for r in block.records), *(r.id for r in dropped)])
+        self.outbox.forget([*(r.id for r in block.records), *(r.id for r in dropped)])
         log.info(
             "block %d finalized: %d records, id %s",
             block.height,
@@ -735,116 +713,6 @@ class NodeCore:
             records=tuple(r.id for r in block.records),
             time=block.header.time,
         )
-
-    # the outbox: this node's own records, kept until final
-
-    def _forget_own(self, record_ids: Iterable[bytes]) -> None:
-        """Own records that are final now, or dropped: no longer re-sent after a restart. A row
-        goes once none of its records is left (until then a restart skips its final ones)."""
-        done: dict[str, None] = {}
-        for record_id in record_ids:
-            self._waiting.pop(record_id, None)
-            name = self._outbox.pop(record_id, None)
-            if name is not None:
-                self._outbox_rows[name] -= 1
-                if not self._outbox_rows[name]:
-                    del self._outbox_rows[name]
-                    done[name] = None
-        if done:
-            self.store.set_node_values(dict.fromkeys(done), fsync=False)
-
-    def _restore_outbox(self, now: int) -> None:
-        """This node's own records not final when it stopped: back into the mempool."""
-        rewritten: dict[str, bytes | None] = {}
-        for name, data in self.store.node_values(OUTBOX).items():
-            number = name[len(OUTBOX) :]
-            if number.isascii() and number.isdecimal():
-                self._outbox_next = max(self._outbox_next, int(number) + 1)
-            try:
-                decoded = decode(data, max_size=OUTBOX_ROW_RECORDS * (MAX_EVIDENCE_BYTES + 8))
-            except LedgerError as e:
-                log.warning("an outbox row kept from before the restart is dropped: %s", e)
-                decoded = ()
-            kept = decoded if type(decoded) is tuple else (data,)  # (a row of one record, before)
-            pending = []
-            for raw in kept:
-                record_id = self._restore_own(raw, now)
-                if record_id is not None and record_id not in self._outbox:  # (once if twice)
-                    self._outbox[record_id] = name
-                    pending.append(raw)
-            if pending:
-                self._outbox_rows[name] = len(pending)
-            if not pending or len(pending) < len(kept):  # what is final or invalid now goes
-                rewritten[name] = encode(tuple(pending)) if pending else None
-        if rewritten:
-            self.store.set_node_values(rewritten)
-
-    def _restore_own(self, raw: object, now: int) -> bytes | None:
-        """An own record kept from before a restart, back in the mempool: its id, or None if it
-        is final or no longer valid. One the mempool cannot take yet (`_FOR_NOW`) waits, and is
-        offered again every gossip interval; meanwhile no other record is taken at its seq."""
-        try:
-            if type(raw) is not bytes:
-                raise DecodeError(f"an outbox entry is {type(raw).__name__}, not bytes")
-            record = decode_record(raw)
-            self._verify(record)
-        except LedgerError as e:
-            log.warning("an own record kept from before the restart is dropped: %s", e)
-            return None
-        taken = self._offer_own(record, now)
-        if taken is None:
-            return None
-        if not taken:
-            log.warning(
-                "own record %s kept from before the restart waits: the mempool cannot take it yet",
-                record.id.hex()[:16],
-            )
-            self._waiting[record.id] = record
-        return record.id
-
-    def _offer_own(self, record: Record, now: int) -> bool | None:
-        """Offer an own record kept from before a restart to the mempool: True if it took it,
-        False if it cannot yet (`_FOR_NOW`), None if the record is final or no longer valid."""
-        if self.store.record(record.id) is not None:
-            return None
-        try:
-            self.mempool.add(record, now=now, local=True)
-        except Refused as e:
-            if e.reason in _FOR_NOW:
-                log.debug("own record %s not taken yet: %s", record.id.hex()[:16], e)
-                return False
-            log.warning("an own record kept from before the restart is dropped: %s", e)
-            return None
-        return True
-
-    def _retry_waiting(self, now: int) -> list[Out]:
-        """Offer the waiting own records to the mempool again (oldest first): those it takes go
-        out to the peers, those that broke a lasting rule meanwhile are dropped."""
-        taken: list[Record] = []
-        gone: list[bytes] = []
-        for record in list(self._waiting.values()):
-            offered = self._offer_own(record, now)
-            if offered is None:
-                gone.append(record.id)
-            elif offered:
-                del self._waiting[record.id]
-                taken.append(record)
-        self._forget_own(gone)
-        out: list[Out] = []
-        for record in taken:
-            out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)
-        return out
-
-    def _refuse_beside_waiting(self, record: Record) -> None:
-        """A member's record at the seq of an own record waiting to be offered again would fork
-        the member's feed: Refused (CONFLICT)."""
-        for waiting in self._waiting.values():
-            if waiting.author == record.author and waiting.seq == record.seq:
-                raise Refused(
-                    Refusal.CONFLICT,
-                    f"author {record.author.hex()[:16]} has record {waiting.id.hex()[:16]} at seq "
-                    f"{record.seq} waiting in this node's outbox",
-                )
 
     # what the proposer takes
 
@@ -904,6 +772,3 @@ _PUSH = {
     Kind.HAVE: Push.HAVE,
     Kind.WANT: Push.WANT,
 }
-_FOR_NOW = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
-"""Refusals a later try may not meet: an own record waits to be offered again, a peer's is
-asked for again."""

@@ -18,7 +18,8 @@ from ledger.store import Store
 from ledger.vote_evidence import PREVOTE, DoubleVote, Vote
 from node.consensus.engine import Timeouts
 from node.consensus.messages import Status
-from node.core import GOSSIP_MS, OUTBOX, Disconnect, NodeCore, Send, Submitted, _framed
+from node.core import GOSSIP_MS, Disconnect, NodeCore, Send, Submitted, _framed
+from node.outbox import OUTBOX
 from node.policy.gossip import ANSWERS_PER_RECORD, WANT_TIMEOUT_MS, Kind
 from node.policy.gossip import Send as Forward
 from node.policy.mempool import Refused

@@ -10,10 +10,11 @@ shell drive the same ones, so what the simulator proves is what the node runs.
 """
 
 from node.policy.gossip import Forwarding, Gossip, Kind, Received, SeenCache, Send
-from node.policy.mempool import Admitted, LedgerView, Mempool, Refusal, Refused
+from node.policy.mempool import TRY_AGAIN, Admitted, LedgerView, Mempool, Refusal, Refused
 from node.policy.sync import CatchUp, Fetch, Progress, Report, SyncAction
 
 __all__ = [
+    "TRY_AGAIN",
     "Admitted",
     "CatchUp",
     "Fetch",

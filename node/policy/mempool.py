@@ -99,6 +99,11 @@ class Refusal(enum.Enum):
     """No room within the mempool's bounds."""
 
 
+TRY_AGAIN = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
+"""Refusals a later try may not meet: a node's own record waits to be offered again, a peer's is
+asked for again."""
+
+
 class Refused(NodeError):  # noqa: N818 - an outcome, named for what it says
     """The mempool cannot take a record now; `reason` says why, the message names the values.
     Not a fault of the sender: in an asynchronous network records arrive out of order."""
