@@ -68,6 +68,7 @@ MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024
 """Record bytes a proposer puts in one block: room is left for the header, its certificate and
 each record's framing."""
 CONSENSUS_STATE = "consensus"
+"""The node value (`Store.node_value`) holding the validator's last persisted consensus state."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,13 +340,15 @@ class NodeCore:
 
     def _on_want(self, peer: Peer, record_ids: Sequence[bytes]) -> list[Out]:
         """A peer asks for records it was told this node has: those still in the mempool go to
-        it whole, as often as the gossip policy allows (one final meanwhile reaches it in its
-        block)."""
-        held = {i: r for i in record_ids if (r := self.mempool.get(i)) is not None}
-        return [
-            Forward(peer=peer, kind=Kind.RECORD, data=held[record_id].raw)
-            for record_id in self.gossip.answer(peer, held)
-        ]
+        it whole (one final meanwhile reaches it in its block). Asking again is answered again:
+        the asker reads every byte it makes this node send, and what waits for a peer is
+        bounded by the shell (as are block pulls)."""
+        out: list[Out] = []
+        for record_id in dict.fromkeys(record_ids):  # each once, however often a frame names it
+            record = self.mempool.get(record_id)
+            if record is not None:
+                out.append(Forward(peer=peer, kind=Kind.RECORD, data=record.raw))
+        return out
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once
@@ -623,6 +626,7 @@ class NodeCore:
         return self._send_own(records, now)
 
     def _send_own(self, records: Iterable[Record], now: int) -> list[Out]:
+        """Records of this node's, in its mempool now: whole to every peer."""
         out: list[Out] = []
         for record in records:
             out += self.gossip.originated(record.raw, kind=Kind.RECORD, now=now)

@@ -182,29 +182,6 @@ def test_an_honest_announcer_behind_many_silent_ones_is_asked_in_turn() -> None:
     assert asked == [*silent[1:], B, silent[0]]
 
 
-def test_a_peer_is_sent_a_record_as_often_as_an_honest_node_asks_one_announcer() -> None:
-    """The asks an honest node makes of its only announcer (never answered, so it asks until
-    it gives up) are all answered; a further ask, or a frame naming the record many times, is
-    not. Counts are kept for the last `max_announced` records answered, while connected."""
-    asker = gossip(A)
-    ticked(asker, 0)
-    asks = asker.announced(A, [RECORD.id], now=0)
-    for k in range(1, 4 * ASKS_PER_ANNOUNCER):
-        asks += ticked(asker, k * WANT_MS)
-    assert asker.wanted == 0  # it gave up
-    answerer = gossip(B, C, max_announced=3)
-    answers = [answerer.answer(B, [ask.data]) for ask in asks]
-    assert answers == [[RECORD.id]] * len(asks)
-    assert answerer.answer(B, [RECORD.id] * 100) == []  # asked once too often
-    assert answerer.answer(C, [RECORD.id, RECORD.id]) == [RECORD.id]  # counted per peer
-    assert answerer.answer(B, ids(3)) == ids(3)  # three others answered since: forgotten
-    assert answerer.answer(B, [RECORD.id]) == [RECORD.id]
-    answerer.peer_left(C)
-    assert answerer.answer(C, [RECORD.id]) == []  # not connected
-    answerer.peer_joined(C)
-    assert answerer.answer(C, [RECORD.id]) == [RECORD.id]  # a new connection starts afresh
-
-
 def test_a_message_seen_before_is_not_new_and_not_forwarded_again() -> None:
     policy = gossip(A, B, C)
     policy.received(A, vote(0), kind=Kind.CONSENSUS, now=0)

@@ -25,8 +25,7 @@ record, its record id). `Gossip`'s rules:
   announces but never answers delays a record by `want_timeout_ms` (and a gossip interval) per
   silent announcer asked before an honest one. Each peer names at most `max_announced` of the ids
   being asked for: beyond that its announcements are ignored, so no peer's junk crowds out
-  another's records. A peer that asks is sent each record at most `ANSWERS_PER_RECORD` times
-  (`answer`): repeating a 32-byte ask does not make a node upload a record again and again.
+  another's records.
 - **Seen once.** The seen-cache keeps ids for at most `max_age_ms` and at most `max_seen` of
   them (the oldest leave first). A message seen before is neither forwarded nor reported new,
   so the shell hands only new ones to the engine or the mempool. The shell passes only messages
@@ -126,10 +125,6 @@ class Forwarding(Protocol[P]):
         announcer."""
         ...
 
-    def answer(self, peer: P, record_ids: Iterable[bytes]) -> list[bytes]:
-        """`peer` asks for these records, all of which this node holds: the ones to send it."""
-        ...
-
     def originated(self, data: bytes, *, kind: Kind, now: int) -> list[Send[P]]:
         """This node sends `data` (it signed or submitted it)."""
         ...
@@ -161,11 +156,6 @@ silent ones announced first."""
 MAX_ANNOUNCED = 8_192
 """Announcements of records not come yet remembered per peer: one peer's junk ids never crowd
 out another's records."""
-ANSWERS_PER_RECORD = ASKS_PER_ANNOUNCER
-"""A peer is sent one record in answer to its asks at most this many times (as often as an
-honest node asks one announcer in turn), counted for the `MAX_ANNOUNCED` records it was sent
-last while it stays connected: a 32-byte ask repeated cannot make a node upload a record (up to
-16 KiB) again and again."""
 
 
 class SeenCache:
@@ -244,9 +234,6 @@ class Gossip(Generic[P]):
         """Record ids asked for and not kept yet."""
         self._announced: dict[P, int] = {}
         """peer -> how many of the wanted ids name it (at most `max_announced`)."""
-        self._answered: dict[P, OrderedDict[bytes, int]] = {}
-        """peer -> record id -> how often it was sent the record in answer to an ask (the
-        `max_announced` answered last)."""
         self._height: int | None = None
         self._since = 0
         self._stuck_ticks = 0
@@ -266,7 +253,6 @@ class Gossip(Generic[P]):
 
     def peer_left(self, peer: P) -> None:
         self._has.pop(peer, None)
-        self._answered.pop(peer, None)
         if not self._announced.get(peer):  # kept while wants name it: no fresh share on return
             self._announced.pop(peer, None)
 
@@ -346,21 +332,6 @@ class Gossip(Generic[P]):
             out.append(Send(peer, Kind.WANT, record_id))
         for record_id in gone:
             self._drop_want(record_id)
-        return out
-
-    def answer(self, peer: P, record_ids: Iterable[bytes]) -> list[bytes]:
-        if peer not in self._has:
-            return []
-        answered = self._answered.setdefault(peer, OrderedDict())
-        out: list[bytes] = []
-        for record_id in dict.fromkeys(record_ids):  # each once, however often it is named
-            count = answered.pop(record_id, 0)
-            if count < ANSWERS_PER_RECORD:
-                count += 1
-                out.append(record_id)
-            answered[record_id] = count  # the last one answered (or asked again) goes last
-            if len(answered) > self.max_announced:
-                answered.popitem(last=False)
         return out
 
     def _next_announcer(self, want: _Want[P]) -> P | None:
