@@ -100,8 +100,8 @@ class Refusal(enum.Enum):
 
 
 TRY_AGAIN = frozenset({Refusal.GAP, Refusal.FULL, Refusal.FROM_FUTURE})
-"""Refusals a later try may not meet: a node's own record waits to be offered again, a peer's is
-asked for again."""
+"""Refusals a later try may no longer meet: a node's own record waits to be offered again, a
+peer's is asked for again."""
 
 
 class Refused(NodeError):  # noqa: N818 - an outcome, named for what it says
