@@ -61,7 +61,8 @@ RESEND_MS = 1_000
 GOSSIP_MS = 1_000
 """How often a node looks whether it is stuck (the forwarding policy's gossip interval)."""
 RESEND_RECORDS = 256
-"""Own records not final yet sent again per gossip interval while stuck, oldest first."""
+"""Own records not final yet sent again, oldest first: at every gossip interval while stuck, and
+every few while the height moves (the forwarding policy's `relay_again_ticks`)."""
 STUCK_AFTER_MS = 3_000
 """A height that has not moved for this long gets its messages and own records sent again."""
 MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024
@@ -364,6 +365,10 @@ class NodeCore:
         # a decision of h says its sender decided h; any other message of h, that it decided h - 1
         self.sync.peer_at(peer, height + isinstance(message, Decision))
         self._heard.add(peer)
+        if isinstance(message, Decision) and height < engine.height:
+            # old news, served by a peer that thought this node behind: it says nothing of what
+            # the peer lacks (answering it with decisions would start a ping-pong of blocks)
+            return []
         if isinstance(message, Status) or height < engine.height - 1:
             return self._serve_catch_up(peer, height, now)
         if height > engine.height + 1:

@@ -505,3 +505,27 @@ def test_an_own_record_held_behind_records_from_peers_waits_for_them_after_a_res
     again.tick(9)
     assert feed[5].id in again.mempool
     store.close()
+
+
+def test_an_old_decision_is_answered_with_nothing(tmp_path: Path) -> None:
+    """A peer that served this node a block it has already thought it behind; that says
+    nothing of what the peer lacks. Answering with decisions would have the two serve each
+    other the same blocks for ever. A status of an old height is still served."""
+    alone = make_core(tmp_path, ME)
+    try:
+        alone.start(0)
+        now = 0
+        for _ in range(5):  # empty blocks, one per max_block_interval
+            now += 61_000
+            alone.tick(now)
+        assert alone.store.tip.height >= 4
+        alone.peer_joined(A, now)
+        decision = alone.decision(2)
+        assert decision is not None
+        answer = alone.on_frame(A, encode_push(Push.CONSENSUS, [decision.raw]), now + 1)
+        assert pushed(answer, A, Push.CONSENSUS) == []
+        behind = encode_push(Push.CONSENSUS, [Status(height=2, round=0).raw])
+        served = pushed(alone.on_frame(A, behind, now + 2), A, Push.CONSENSUS)
+        assert served[:1] == [decision.raw]
+    finally:
+        alone.store.close()

@@ -257,12 +257,19 @@ def tick(
     )
 
 
-def test_a_node_whose_height_moves_sends_nothing_at_its_ticks() -> None:
-    policy = gossip(A, B)
-    for height, now in enumerate(range(0, 1_000, STUCK), start=1):
-        assert tick(policy, now, height=height) == []
-    assert tick(policy, 800 + STUCK - 1, height=5) == []  # not a whole interval yet
-    assert tick(policy, 800 + STUCK, height=5) != []
+def test_a_node_whose_height_moves_sends_only_its_own_records_every_few_ticks() -> None:
+    """Nothing of consensus (it is not stuck); its records not final yet every
+    `relay_again_ticks` ticks, in case one was lost."""
+    policy = gossip(A, B, relay_again_ticks=3)
+    sent = [
+        tick(policy, now, height=height) for height, now in enumerate(range(0, 1_400, STUCK), 1)
+    ]
+    again = sends((A, RECORD.raw), (B, RECORD.raw), kind=Kind.RECORD)
+    assert sent == [[], [], again, [], [], again, []]
+    assert tick(policy, 1_200 + STUCK - 1, height=7) == []  # not stuck a whole interval yet
+    assert tick(policy, 1_200 + STUCK, height=7)[:2] == sends(
+        (A, Status(height=7, round=0).raw), (B, Status(height=7, round=0).raw)
+    )
 
 
 def test_stuck_it_resends_status_own_messages_and_records_and_relays_what_peers_lack() -> None:

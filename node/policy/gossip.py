@@ -42,6 +42,10 @@ record, its record id). `Gossip`'s rules:
   message of the height it holds to the peers not known to have it. Every `relay_again_ticks`
   stuck ticks it forgets who has what, so everything is relayed again (a relayed message may
   have been lost).
+- **Own records again.** While the height moves, a node still sends its own records not final yet
+  (whole) to every peer every `relay_again_ticks` ticks: one lost with a connection that dropped,
+  or with a peer that crashed before proposing it, would otherwise wait for ever at a node that
+  never proposes (a peer that has it drops the copy as seen).
 
 Pure: time is an argument, peers are opaque hashable ids, sends go out in the order peers joined.
 """
@@ -237,6 +241,7 @@ class Gossip(Generic[P]):
         self._height: int | None = None
         self._since = 0
         self._stuck_ticks = 0
+        self._ticks = 0
 
     @property
     def peers(self) -> tuple[P, ...]:
@@ -380,13 +385,16 @@ class Gossip(Generic[P]):
         known: Iterable[bytes],
         own_records: Iterable[bytes] = (),
     ) -> list[Send[P]]:
+        self._ticks += 1
+        moving = height != self._height or now - self._since < self.stuck_after_ms
+        if moving and self._ticks % self.relay_again_ticks:
+            own_records = ()
         if height != self._height:
             if self._height is not None:
                 self._forget()
             self._height, self._since, self._stuck_ticks = height, now, 0
-            return []
-        if now - self._since < self.stuck_after_ms:
-            return []
+        if moving:  # its own records still go out again every few ticks (one may have been lost)
+            return [s for d in own_records for s in self._to_all(d, self._id(d), Kind.RECORD)]
         self._stuck_ticks += 1
         if self._stuck_ticks % self.relay_again_ticks == 0:
             self._forget()
