@@ -181,6 +181,46 @@ def test_the_liveness_bound_can_fail() -> None:
     assert any("height 3 (after GST) decided in round 3" in v for v in violations), violations
 
 
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"drop": 0.2},
+        {"partition": True, "drop": 0.1},
+        {"crashes": 2, "drop": 0.1},
+        {"byzantine": 1, "drop": 0.1},
+        {"observers": 2, "partition": True, "drop": 0.3, "crashes": 1},
+    ],
+    ids=["drops", "partition", "crashes", "byzantine", "observers"],
+)
+def test_records_submitted_anywhere_are_final_once_on_every_honest_node(
+    faults: dict[str, object],
+) -> None:
+    """Members submit records to honest nodes (validators and observers) from the start until
+    after GST; they travel by the node's forwarding policy (pushed, announced, asked for) and its
+    mempool, and every one ends in exactly one block of every honest node."""
+    results = sweep(4, records=40, **faults)
+    assert [r.violations for r in results if not r.ok] == []
+    assert all(r.records == 40 for r in results)
+
+
+def test_old_decisions_do_not_start_a_storm_of_blocks() -> None:
+    """Seed 1 of this scenario once had two nodes answer each other's stale decisions with
+    decisions, for ever: 630,000 messages in 3.7 simulated seconds."""
+    result = (
+        Simulation(Scenario(seed=1, heights=8, records=60, partition=True, drop=0.1)).run().result()
+    )
+    assert result.ok, result.violations
+    assert result.messages < 20_000
+
+
+def test_the_checker_catches_a_record_missing_from_the_blocks() -> None:
+    sim = Simulation(Scenario(validators=4, seed=2, heights=3, records=8)).run()
+    assert sim.result().ok
+    sim.taken.append(bytes(32))  # a record its node took that no block holds
+    violations = sim.result().violations
+    assert len([v for v in violations if "lacks 1 of the 9 records" in v]) == 4, violations
+
+
 def test_evidence_from_a_run_verifies_inside_a_record() -> None:
     sim = Simulation(Scenario(validators=4, byzantine=1, attack="double-vote", seed=0)).run()
     assert sim.result().ok

@@ -8,7 +8,7 @@ a saving of the simulation only; each node still appends every block to its own 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ledger.block import Block, Commit
 from ledger.chain import Chain
@@ -34,6 +34,8 @@ class ChainApp:
     ) -> None:
         self.chain = Chain(genesis, apply=apply)
         self.key = key
+        self.take: Callable[[int], Sequence[Record]] = lambda time: ()
+        """What a proposal carries, for a block of this time (ms): the node's mempool."""
         self.decided: list[tuple[Block, Commit]] = []
         """(block, certificate) of heights 1, 2, ... as this node decided them."""
         self.validator_sets: list[ValidatorSet] = []
@@ -59,8 +61,13 @@ class ChainApp:
         height: int,
         round_: int,
         last_commit: Commit | None,
-        records: Sequence[Record] = (),
+        records: Sequence[Record] | None = None,
     ) -> Block:
+        if records is None:  # what the mempool gives, for the time the block will have
+            time = self.chain.genesis.time
+            if last_commit is not None:
+                time = last_commit.median_time(self.chain.state.validators("current"))
+            records = self.take(time)
         return self.chain.propose(records, proposer=self.key.public_key, last_commit=last_commit)
 
     def validate_block(self, block: Block) -> None:

@@ -7,7 +7,8 @@ that height, every precommit after the block's time), as the ledger would check 
 Liveness: every honest node decides the scenario's number of heights before the run gives up;
 and each height started after GST (after the height in progress at GST) is decided by the round
 after the first round whose proposer is honest. With equal powers and f Byzantine validators
-that first honest round is at most f, so every such height decides within f + 2 rounds.
+that first honest round is at most f, so every such height decides within f + 2 rounds. Every
+record a member submitted and its node took is final, once, on every honest node.
 
 The checker never excuses a run for its assumptions: a network with more than 1/3 Byzantine
 power is expected to fail, and must be reported as failing.
@@ -24,7 +25,7 @@ from node.consensus.proposer import ProposerSchedule
 from node.sim.scenario import RunResult
 
 if TYPE_CHECKING:
-    from node.sim.simulator import Simulation
+    from node.sim.simulator import SimNode, Simulation
 
 MAX_BOUND_ROUNDS = 64
 
@@ -100,6 +101,7 @@ def check(sim: Simulation) -> RunResult:
                 f"honest proposer had round {first_honest}, so the bound is round "
                 f"{first_honest + 1}"
             )
+    violations += _record_problems(sim, honest)
     total = sum(s.power(i) for i in range(s.validators))
     byzantine_power = sum(s.power(i) for i in sim.byzantine)
     return RunResult(
@@ -121,8 +123,28 @@ def check(sim: Simulation) -> RunResult:
         crashes=sim.crashes,
         crashes_after_persist=sim.crashes_after_persist,
         restarts=sim.restarts,
+        records=len(sim.taken),
         violations=tuple(violations),
     )
+
+
+def _record_problems(sim: Simulation, honest: list[SimNode]) -> list[str]:
+    """Every record a node took (`sim.taken`) is in exactly one block of every honest node."""
+    problems: list[str] = []
+    for node in honest:
+        final = [r.id for block, _ in node.app.decided for r in block.records]
+        once = set(final)
+        if len(once) < len(final):
+            problems.append(
+                f"records: node {node.index} has {len(final) - len(once)} record(s) in two blocks"
+            )
+        missing = [rid for rid in sim.taken if rid not in once]
+        if missing:
+            problems.append(
+                f"liveness: node {node.index} lacks {len(missing)} of the {len(sim.taken)} "
+                f"records taken (first {missing[0].hex()[:12]}) after {sim.now} ms"
+            )
+    return problems
 
 
 def _certificate_problem(

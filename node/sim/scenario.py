@@ -58,6 +58,10 @@ class Scenario:
     delay_max_ms: int = 150
     max_time_ms: int = 0
     """Give up (a liveness failure) at this simulated time; 0: GST + 15 s per height."""
+    records: int = 0
+    """Records members submit to honest nodes, from the start until a little after GST:
+    they travel by the node's forwarding policy (pushed by their origin, announced and asked
+    for by the others), wait in each node's mempool and reach blocks through the proposer's."""
 
     def __post_init__(self) -> None:
         if self.validators < 1:
@@ -74,6 +78,8 @@ class Scenario:
             raise ValueError("drop and duplicate are probabilities below 1")
         if self.heights < 1:
             raise ValueError("heights must be at least 1")
+        if self.records < 0:
+            raise ValueError("records cannot be negative")
         if self.change_at and len(self.change_to) != self.validators + self.observers:
             raise ValueError("change_to needs a power for every node")
 
@@ -114,6 +120,8 @@ class RunResult:
     crashes_after_persist: int
     """Crashes between a persist and the sending of what it covered."""
     restarts: int
+    records: int
+    """Records submitted and taken by their node."""
     violations: tuple[str, ...]
 
     @property
@@ -142,5 +150,6 @@ class RunResult:
             "crashes": self.crashes,
             "crashes_after_persist": self.crashes_after_persist,
             "restarts": self.restarts,
+            "records": self.records,
             "violations": list(self.violations),
         }

@@ -16,6 +16,12 @@ the honest nodes in two groups until GST, and crashed validators restart from th
 state — some of them crash right after persisting, before sending what they signed. After GST
 every message between live nodes arrives within `delay_max_ms`. Byzantine validators misbehave
 throughout (`byzantine.py`). The checks are in `checker.py`.
+
+With `records`, members submit records to honest nodes; each node keeps them in its own
+mempool (`node.policy.mempool`, lost in a crash) and its outbox (its own records, kept until
+final), forwards them by its forwarding policy (pushed by their origin, announced by id and asked
+for by the others) and proposes what its mempool gives. Byzantine validators handle records as
+honest nodes do: their attacks are on consensus.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from ledger.block import Block
 from ledger.crypto import Keypair, sha256
 from ledger.errors import InvalidData
 from ledger.genesis import make_genesis
-from ledger.records import ZERO_HASH, Identity, sign_record
+from ledger.records import ZERO_HASH, Contribution, Identity, Record, sign_record
 from ledger.state import LedgerState
 from ledger.validators import ValidatorSet
 from ledger.vote_evidence import DoubleVote
@@ -53,6 +59,7 @@ from node.consensus.messages import (
 )
 from node.consensus.verify import SignatureCache
 from node.policy.gossip import Gossip, Kind, Send
+from node.policy.mempool import TRY_AGAIN, Admitted, Mempool, Refused
 from node.policy.sync import CatchUp, Fetch, SyncAction
 from node.sim.app import ChainApp, Verdicts
 from node.sim.byzantine import (
@@ -75,7 +82,11 @@ SYNC_STALL_TICKS = 4
 """A node one height behind a peer fetches after this many gossip intervals without a decision."""
 SYNC_TIMEOUT_TICKS = 5
 
-_DELIVER, _FETCH, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST = range(8)
+SUBMIT_AGAIN_MS = 500
+"""A member whose node is down (or cannot take the record yet) tries again this much later."""
+AUTHORS = 4
+
+_DELIVER, _FETCH, _TIMER, _TICK, _CRASH, _CRASH_NOW, _RESTART, _GST, _SUBMIT = range(9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,24 @@ class SimNode:
         self.history: list[bytes] = []
         self.evidence: list[DoubleVote] = []
         self.decide_times: list[int] = []
+        self.mempool = self.new_mempool()
+        self.outbox: dict[bytes, Record] = {}
+        """Records members submitted here, until final: kept through a crash."""
+
+    def new_mempool(self) -> Mempool:
+        chain = self.app.chain
+        return Mempool(
+            lambda: chain.state,
+            network_id=chain.genesis.network_id,
+            max_records=10_000,
+            max_bytes=16 * 1024 * 1024,
+        )
+
+    def take(self, block_time: int) -> list[Record]:
+        max_skew = self.app.chain.state.param("max_skew_ms")
+        return self.mempool.take(
+            max_records=1_000, max_bytes=4 * 1024 * 1024, block_time=block_time, max_skew=max_skew
+        )
 
 
 class Simulation:
@@ -169,6 +198,13 @@ class Simulation:
             )
             for i in range(s.nodes)
         ]
+        for node in self.nodes:
+            node.app.take = node.take
+        self.taken: list[bytes] = []
+        """Ids of the records members submitted that their node took."""
+        self._records: dict[bytes, Record] = {}
+        """Every record members will submit, by id (what a node decodes from the wire)."""
+        self._submitted = 0
         self.coalition = Coalition()
         for i in byzantine:
             node = self.nodes[i]
@@ -224,6 +260,8 @@ class Simulation:
             self._push(at, _CRASH, victim, (down, after_persist))
         if self.gst:
             self._push(self.gst, _GST, -1, None)
+        if s.records:
+            self._schedule_records(s.records, honest)
 
     # the run
 
@@ -266,19 +304,97 @@ class Simulation:
                 self._restart(node)
             elif kind == _GST:
                 self.heights_at_gst = max(n.app.height + 1 for n in self.nodes if n.honest)
+            elif kind == _SUBMIT and node is not None:
+                self._submit(node, payload)
             if (self._decided or kind == _RESTART) and self._done(target):
                 break
             self._decided = False
         return self
 
     def _done(self, target: int) -> bool:
-        """Every honest node decided `target` heights, and none is down (every crash restarts)."""
-        return all(n.up for n in self.nodes) and all(
-            n.app.height >= target for n in self.nodes if n.honest
+        """Every honest node decided `target` heights and every record submitted, and none is
+        down (every crash restarts)."""
+        return (
+            all(n.up for n in self.nodes)
+            and all(n.app.height >= target for n in self.nodes if n.honest)
+            and self._submitted == len(self.taken)
+            and all(
+                self._final_at(n, self._records[rid])
+                for n in self.nodes
+                if n.honest
+                for rid in self.taken
+            )
         )
 
     def result(self) -> RunResult:
         return check(self)
+
+    # records
+
+    def _schedule_records(self, count: int, homes: list[int]) -> None:
+        """`count` records by a few members, each member's submitted in order at one honest
+        node (a validator or an observer), at times spread from the start to a little after
+        GST."""
+        self._submitted = count
+        s = self.scenario
+        authors = [
+            Keypair.from_seed(sha256(f"commons-sim/{s.seed}/member/{a}".encode()))
+            for a in range(min(AUTHORS, count))
+        ]
+        home_of = [self.rng.choice(homes) for _ in authors]
+        times = sorted(self.rng.randint(0, self.gst + 2_000) for _ in range(count))
+        prev = [ZERO_HASH] * len(authors)
+        for n, at in enumerate(times):
+            a = n % len(authors)
+            record = sign_record(
+                authors[a],
+                self.network_id,
+                seq=n // len(authors) + 1,
+                prev=prev[a],
+                timestamp=GENESIS_TIME + at,
+                body=Contribution(title=f"record {n}", kind="code"),
+            )
+            prev[a] = record.id
+            self._records[record.id] = record
+            self._push(at, _SUBMIT, home_of[a], record)
+
+    def _submit(self, node: SimNode, record: Record) -> None:
+        """A member submits a record to its node: taken, or tried again a little later."""
+        if not node.up or node.engine is None:
+            self._push(self.now + SUBMIT_AGAIN_MS, _SUBMIT, node.index, record)
+            return
+        if record.id in node.outbox or self._final_at(node, record):
+            return
+        try:
+            node.mempool.add(record, now=self.local_now(node), local=True)
+        except Refused as e:
+            if e.reason not in TRY_AGAIN:
+                raise AssertionError(f"a member's record was refused: {e}") from e
+            self._push(self.now + SUBMIT_AGAIN_MS, _SUBMIT, node.index, record)
+            return
+        node.outbox[record.id] = record
+        self.taken.append(record.id)
+        self.perform_sends(node, node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.now))
+
+    def _final_at(self, node: SimNode, record: Record) -> bool:
+        """In a block `node` decided (its chain is what survives a crash)."""
+        return node.app.chain.state.feed_head(record.author).seq >= record.seq
+
+    def _offer_outbox(self, node: SimNode) -> None:
+        """After a restart: the node's own records not final go back into its mempool, in
+        order, and out to its peers."""
+        for record in sorted(node.outbox.values(), key=lambda r: (r.author, r.seq)):
+            if self._final_at(node, record):
+                del node.outbox[record.id]
+                continue
+            if record.id in node.mempool:
+                continue
+            try:
+                node.mempool.add(record, now=self.local_now(node), local=True)
+            except Refused:
+                continue  # offered again at the next gossip interval
+            sends = node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.now)
+            self.perform_sends(node, sends)
 
     # network
 
@@ -299,10 +415,10 @@ class Simulation:
 
     def perform_sends(self, node: SimNode, sends: Iterable[Send[int]]) -> None:
         for send in sends:
-            self.send(node, send.peer, send.data)
+            self.send(node, send.peer, send.data, send.kind)
 
-    def send(self, node: SimNode, peer: int, raw: bytes) -> None:
-        self._transmit(node, peer, _DELIVER, (node.index, raw))
+    def send(self, node: SimNode, peer: int, raw: bytes, kind: Kind = Kind.CONSENSUS) -> None:
+        self._transmit(node, peer, _DELIVER, (node.index, raw, kind))
 
     def _transmit(self, node: SimNode, peer: int, kind: int, payload: tuple[Any, ...]) -> None:
         """Put a message from `node` on the network to `peer`: partitions, drops, delays."""
@@ -335,9 +451,12 @@ class Simulation:
 
     # events
 
-    def _deliver(self, node: SimNode, sender: int, raw: bytes) -> None:
+    def _deliver(self, node: SimNode, sender: int, raw: bytes, kind: Kind) -> None:
         engine = node.engine
         if not node.up or engine is None:
+            return
+        if kind is not Kind.CONSENSUS:
+            self._deliver_for_records(node, sender, raw, kind)
             return
         message = self._decode(raw)
         if message is None:
@@ -355,13 +474,43 @@ class Simulation:
             node.behaviour.relay(self, node, received.sends)
         if message.height < engine.height:
             # a vote of the height just decided is usually late, not a sign the peer is behind:
-            # a peer stuck there says so with a Status
-            if isinstance(message, Status) or message.height < engine.height - 1:
+            # a peer stuck there says so with a Status; an old decision says nothing of its
+            # sender's needs (as in NodeCore)
+            old_news = isinstance(message, Decision)
+            if not old_news and (isinstance(message, Status) or message.height < engine.height - 1):
                 self._catch_up(node, sender, message.height)
             return
         if isinstance(message, Status):
             return
         self._perform(node, engine.receive(message, self.local_now(node)))
+
+    def _deliver_for_records(self, node: SimNode, sender: int, data: bytes, kind: Kind) -> None:
+        """A record, an announcement or an ask, as `NodeCore` handles them."""
+        if kind is Kind.HAVE:
+            if data not in node.mempool:
+                self.perform_sends(node, node.gossip.announced(sender, [data], now=self.now))
+        elif kind is Kind.WANT:
+            record = node.mempool.get(data)
+            if record is not None:
+                self.send(node, sender, record.raw, Kind.RECORD)
+        elif data not in node.gossip.seen:
+            record = self._record(data)
+            try:
+                admitted = node.mempool.add(record, now=self.local_now(node))
+            except Refused as e:
+                if e.reason in TRY_AGAIN:
+                    node.gossip.not_yet(sender, record.id, now=self.now)
+                else:
+                    node.gossip.arrived(record.id)
+                return
+            relay = admitted is not Admitted.KNOWN
+            received = node.gossip.received(
+                sender, data, kind=Kind.RECORD, now=self.now, relay=relay
+            )
+            self.perform_sends(node, received.sends)
+
+    def _record(self, data: bytes) -> Record:
+        return self._records[sha256(data)]
 
     def _decode(self, raw: bytes) -> WireMessage | None:
         if raw in self._decoded:
@@ -407,6 +556,9 @@ class Simulation:
 
     def _tick(self, node: SimNode) -> None:
         if node.up and node.engine is not None:
+            if node.outbox and len(node.mempool.local_records()) < len(node.outbox):
+                self._offer_outbox(node)
+            self.perform_sends(node, node.gossip.ask_again(self.now))
             node.behaviour.gossip(self, node)
             self._sync(node, node.sync.poll(tip=node.app.height, now=self.now))
         self._push(self.now + self.scenario.gossip_ms, _TICK, node.index, None)
@@ -422,6 +574,7 @@ class Simulation:
             status=Status(height=engine.height, round=engine.round).raw,
             own=[m.raw for m in engine.own_messages()],
             known=[m.raw for m in engine.known_messages()],
+            own_records=[r.raw for r in node.mempool.local_records()],
         )
 
     def _new_sync(self, index: int, nodes: int) -> CatchUp[int]:
@@ -465,8 +618,10 @@ class Simulation:
         node.up = True
         node.gossip = self._new_gossip(node.index, len(self.nodes))
         node.sync = self._new_sync(node.index, len(self.nodes))
+        node.mempool = node.new_mempool()
         self.restarts += 1
         node.engine = self._new_engine(node, node.persisted)
+        self._offer_outbox(node)
         self._perform(node, node.engine.start(self.local_now(node)))
 
     def _new_engine(self, node: SimNode, restored: PersistedState | None = None) -> Engine:
@@ -503,6 +658,9 @@ class Simulation:
             elif isinstance(effect, Decide):
                 node.decide_times.append(self.now)
                 self._decided = True
+                node.mempool.on_finalized(effect.block)
+                for record in effect.block.records:
+                    node.outbox.pop(record.id, None)
             elif isinstance(effect, Evidence) and node.honest:
                 self._evidence(effect.double_vote)
 
