@@ -61,8 +61,8 @@ RESEND_MS = 1_000
 GOSSIP_MS = 1_000
 """How often a node looks whether it is stuck (the forwarding policy's gossip interval)."""
 RESEND_RECORDS = 256
-"""Own records not final yet sent again, oldest first: at every gossip interval while stuck, and
-every few while the height moves (the forwarding policy's `relay_again_ticks`)."""
+"""Own records not final yet sent again, oldest first: whole at every gossip interval while stuck,
+announced every few while the height moves (the forwarding policy's `relay_again_ticks`)."""
 STUCK_AFTER_MS = 3_000
 """A height that has not moved for this long gets its messages and own records sent again."""
 MAX_BLOCK_RECORD_BYTES = MAX_BLOCK_BYTES - 4 * 1024 * 1024

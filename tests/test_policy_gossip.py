@@ -257,14 +257,14 @@ def tick(
     )
 
 
-def test_a_node_whose_height_moves_sends_only_its_own_records_every_few_ticks() -> None:
-    """Nothing of consensus (it is not stuck); its records not final yet every
+def test_a_node_whose_height_moves_announces_only_its_own_records_every_few_ticks() -> None:
+    """Nothing of consensus (it is not stuck); the ids of its records not final yet every
     `relay_again_ticks` ticks, in case one was lost."""
     policy = gossip(A, B, relay_again_ticks=3)
     sent = [
         tick(policy, now, height=height) for height, now in enumerate(range(0, 1_400, STUCK), 1)
     ]
-    again = sends((A, RECORD.raw), (B, RECORD.raw), kind=Kind.RECORD)
+    again = sends((A, RECORD.id), (B, RECORD.id), kind=Kind.HAVE)
     assert sent == [[], [], again, [], [], again, []]
     assert tick(policy, 1_200 + STUCK - 1, height=7) == []  # not stuck a whole interval yet
     assert tick(policy, 1_200 + STUCK, height=7)[:2] == sends(

@@ -42,10 +42,10 @@ record, its record id). `Gossip`'s rules:
   message of the height it holds to the peers not known to have it. Every `relay_again_ticks`
   stuck ticks it forgets who has what, so everything is relayed again (a relayed message may
   have been lost).
-- **Own records again.** While the height moves, a node still sends its own records not final yet
-  (whole) to every peer every `relay_again_ticks` ticks: one lost with a connection that dropped,
-  or with a peer that crashed before proposing it, would otherwise wait for ever at a node that
-  never proposes (a peer that has it drops the copy as seen).
+- **Own records again.** While the height moves, a node still announces its own records not final
+  yet (`HAVE`) to every peer every `relay_again_ticks` ticks: one lost with a connection that
+  dropped, or with a peer that crashed before proposing it, would otherwise wait for ever at a
+  node that never proposes. A peer that lacks one asks for it; one that has it ignores the id.
 
 Pure: time is an argument, peers are opaque hashable ids, sends go out in the order peers joined.
 """
@@ -393,8 +393,8 @@ class Gossip(Generic[P]):
             if self._height is not None:
                 self._forget()
             self._height, self._since, self._stuck_ticks = height, now, 0
-        if moving:  # its own records still go out again every few ticks (one may have been lost)
-            return [s for d in own_records for s in self._to_all(d, self._id(d), Kind.RECORD)]
+        if moving:  # its own records are announced again every few ticks (one may have been lost)
+            return [Send(p, Kind.HAVE, sha256(d)) for d in own_records for p in self._has]
         self._stuck_ticks += 1
         if self._stuck_ticks % self.relay_again_ticks == 0:
             self._forget()

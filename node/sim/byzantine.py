@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ledger.crypto import sha256
 from ledger.vote_evidence import NIL, PRECOMMIT, PREVOTE, Vote
 from node.consensus.messages import Message, Proposal
-from node.policy.gossip import Send
+from node.policy.gossip import Kind, Send
 
 if TYPE_CHECKING:
     from node.sim.simulator import SimNode, Simulation
@@ -57,7 +57,7 @@ class Behaviour:
         """The gossip interval; True if the node was stuck (and re-sent)."""
         sends = sim.gossip_tick(node)
         sim.perform_sends(node, sends)
-        return bool(sends)
+        return any(s.kind is Kind.CONSENSUS for s in sends)  # (own records go every few ticks)
 
 
 HONEST = Behaviour()
@@ -87,7 +87,7 @@ class BadSignature(Behaviour):
 
     def gossip(self, sim: Simulation, node: SimNode) -> bool:
         """Stuck, it re-sends what it signed, corrupted; it relays nothing."""
-        if node.engine is None or not sim.gossip_tick(node):
+        if node.engine is None or not any(s.kind is Kind.CONSENSUS for s in sim.gossip_tick(node)):
             return False
         for message in node.engine.own_messages():
             self.send(sim, node, message)

@@ -131,6 +131,11 @@ def check(sim: Simulation) -> RunResult:
 def _record_problems(sim: Simulation, honest: list[SimNode]) -> list[str]:
     """Every record a node took (`sim.taken`) is in exactly one block of every honest node."""
     problems: list[str] = []
+    if len(sim.taken) < sim.submitted:
+        problems.append(
+            f"liveness: only {len(sim.taken)} of the {sim.submitted} records members submitted "
+            f"were taken by their node in {sim.now} ms"
+        )
     for node in honest:
         final = [r.id for block, _ in node.app.decided for r in block.records]
         once = set(final)

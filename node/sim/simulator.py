@@ -204,7 +204,8 @@ class Simulation:
         """Ids of the records members submitted that their node took."""
         self._records: dict[bytes, Record] = {}
         """Every record members will submit, by id (what a node decodes from the wire)."""
-        self._submitted = 0
+        self.submitted = 0
+        """Records members will submit."""
         self.coalition = Coalition()
         for i in byzantine:
             node = self.nodes[i]
@@ -317,7 +318,7 @@ class Simulation:
         return (
             all(n.up for n in self.nodes)
             and all(n.app.height >= target for n in self.nodes if n.honest)
-            and self._submitted == len(self.taken)
+            and self.submitted == len(self.taken)
             and all(
                 self._final_at(n, self._records[rid])
                 for n in self.nodes
@@ -335,7 +336,7 @@ class Simulation:
         """`count` records by a few members, each member's submitted in order at one honest
         node (a validator or an observer), at times spread from the start to a little after
         GST."""
-        self._submitted = count
+        self.submitted = count
         s = self.scenario
         authors = [
             Keypair.from_seed(sha256(f"commons-sim/{s.seed}/member/{a}".encode()))
@@ -387,12 +388,14 @@ class Simulation:
             if self._final_at(node, record):
                 del node.outbox[record.id]
                 continue
-            if record.id in node.mempool:
-                continue
             try:
-                node.mempool.add(record, now=self.local_now(node), local=True)
-            except Refused:
+                admitted = node.mempool.add(record, now=self.local_now(node), local=True)
+            except Refused as e:
+                if e.reason not in TRY_AGAIN:  # broke a lasting rule meanwhile: forgotten
+                    del node.outbox[record.id]
                 continue  # offered again at the next gossip interval
+            if admitted is Admitted.KNOWN:
+                continue  # come back from a peer meanwhile: its own again, sent already
             sends = node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.now)
             self.perform_sends(node, sends)
 
@@ -493,8 +496,8 @@ class Simulation:
             record = node.mempool.get(data)
             if record is not None:
                 self.send(node, sender, record.raw, Kind.RECORD)
-        elif data not in node.gossip.seen:
-            record = self._record(data)
+        elif (message_id := sha256(data)) not in node.gossip.seen:
+            record = self._records[message_id]
             try:
                 admitted = node.mempool.add(record, now=self.local_now(node))
             except Refused as e:
@@ -505,12 +508,9 @@ class Simulation:
                 return
             relay = admitted is not Admitted.KNOWN
             received = node.gossip.received(
-                sender, data, kind=Kind.RECORD, now=self.now, relay=relay
+                sender, data, kind=Kind.RECORD, now=self.now, relay=relay, message_id=message_id
             )
             self.perform_sends(node, received.sends)
-
-    def _record(self, data: bytes) -> Record:
-        return self._records[sha256(data)]
 
     def _decode(self, raw: bytes) -> WireMessage | None:
         if raw in self._decoded:
