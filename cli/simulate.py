@@ -69,11 +69,12 @@ def run_line(r: RunResult) -> str:
     per_height = f"{r.messages / r.heights:.1f}" if r.heights else "-"
     ms = f"{r.sim_time_ms // r.heights}" if r.heights else "-"
     byzantine = f"  byzantine {','.join(r.behaviours)}" if r.behaviours else ""
+    records = f"  records {r.records}" if r.records else ""
     return (
         f"seed {r.seed}: {'ok  ' if r.ok else 'FAIL'}  heights {r.heights}  rounds {r.rounds} "
         f"(max round {r.max_round})  messages {r.messages} ({per_height}/height)  "
         f"time {r.sim_time_ms} ms ({ms} ms/height)  evidence {r.evidence}"
-        f"{byzantine}"
+        f"{records}{byzantine}"
     )
 
 
@@ -116,6 +117,10 @@ def total_line(t: dict[str, object]) -> str:
     "--powers", default=None, metavar="P1,P2,...",
     help="Voting power of each validator (default: all 1).",
 )  # fmt: skip
+@click.option(
+    "--records", type=click.IntRange(0), default=0, show_default=True,
+    help="Records members submit to honest nodes; each must end final once on every one.",
+)  # fmt: skip
 @click.option("--long", "long_", is_flag=True, help=f"Decide {LONG_HEIGHTS} heights per run.")
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -133,6 +138,7 @@ def simulate(
     crashes: int,
     attack: str,
     powers: str | None,
+    records: int,
     long_: bool,
     workers: int,
     as_json: bool,
@@ -140,7 +146,8 @@ def simulate(
     """Simulate a validator network for many seeds and check safety and liveness.
 
     Exit 1 if any run has two honest nodes deciding different blocks at one height, a decided
-    block without a valid certificate, or a height that does not decide in time.
+    block without a valid certificate, a height that does not decide in time, or a record
+    submitted that is not final once on every honest node.
     """
     if byzantine >= validators:
         raise click.UsageError(
@@ -165,6 +172,7 @@ def simulate(
             crashes=crashes,
             attack=attack,
             powers=power_list,
+            records=records,
         )
         for seed in range(seed_start, seed_start + seeds)
     ]

@@ -134,6 +134,10 @@ def test_within_one_third_the_simulator_exits_0(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.splitlines()[-1].startswith("total: 3 runs, 3 ok, 0 failed")
+    code = main(["simulate", "-n", "4", "--seeds", "2", "--drop", "0.2", "--records", "30"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("records 30") == 2
 
 
 def test_a_node_cut_off_catches_up_by_fetching_ranges_alone(
