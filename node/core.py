@@ -38,9 +38,10 @@ from node.consensus.proposer import ProposerSchedule
 from node.errors import NotReadyError
 from node.outbox import Outbox
 from node.parallel import record_checker
+from node.policy import records
 from node.policy.gossip import Gossip, Kind
 from node.policy.gossip import Send as Forward
-from node.policy.mempool import TRY_AGAIN, Admitted, Mempool, Refused
+from node.policy.mempool import Mempool, Refused
 from node.policy.pacing import Pacer
 from node.policy.signing import SigningGuard
 from node.policy.sync import CatchUp, Report, SyncAction
@@ -296,12 +297,12 @@ class NodeCore:
         out: list[Out] = []
         try:
             kind, payloads = decode_push(frame)
-            if kind is Push.HAVE:  # a record pending here is not asked for, seen or not
-                mempool = self.mempool
-                new = [record_id for record_id in payloads if record_id not in mempool]
-                out += self.gossip.announced(peer, new, now=now)
+            if kind is Push.HAVE:
+                out += records.announced(self.gossip, self.mempool, peer, payloads, now=now)
             elif kind is Push.WANT:
-                out += self._on_want(peer, payloads)
+                # asking again is answered again: the asker reads every byte it makes this
+                # node send, and what waits for a peer is bounded by the shell (as are pulls)
+                out += records.wanted(self.mempool, peer, payloads)
             elif kind is Push.RECORDS:
                 for data in payloads:
                     out += self._on_record(peer, data, now)
@@ -321,35 +322,12 @@ class NodeCore:
             return []
         record = decode_record(data)
         try:  # a final record is refused too (its seq is final), unverified: no store lookup
-            admitted = self.mempool.add(record, now=now, verify=self._verify)
+            return list(
+                records.came(self.gossip, self.mempool, peer, record, now=now, verify=self._verify)
+            )
         except Refused as e:
             log.debug("record %s not kept: %s", record.id.hex()[:16], e)
-            if e.reason in TRY_AGAIN:
-                self.gossip.not_yet(peer, message_id, now=now)
-            else:
-                self.gossip.arrived(message_id)
             return []
-        received = self.gossip.received(  # one pending already (seen long ago): not relayed again
-            peer,
-            data,
-            kind=Kind.RECORD,
-            now=now,
-            relay=admitted is not Admitted.KNOWN,
-            message_id=message_id,
-        )
-        return list(received.sends)
-
-    def _on_want(self, peer: Peer, record_ids: Sequence[bytes]) -> list[Out]:
-        """A peer asks for records it was told this node has: those still in the mempool go to
-        it whole (one final meanwhile reaches it in its block). Asking again is answered again:
-        the asker reads every byte it makes this node send, and what waits for a peer is
-        bounded by the shell (as are block pulls)."""
-        out: list[Out] = []
-        for record_id in dict.fromkeys(record_ids):  # each once, however often a frame names it
-            record = self.mempool.get(record_id)
-            if record is not None:
-                out.append(Forward(peer=peer, kind=Kind.RECORD, data=record.raw))
-        return out
 
     def _on_consensus(self, peer: Peer, data: bytes, now: int) -> list[Out]:
         """Votes and proposals are relayed, count for pacing and reach the engine only once

@@ -4,6 +4,7 @@ shell drive the same ones, so what the simulator proves is what the node runs.
 
 - `mempool`: which records wait for a block, and what a proposer takes.
 - `gossip`: what is forwarded to which peer, and re-sent when the node is stuck.
+- `records`: what the two do together when a peer announces, asks for or sends a record.
 - `sync`: when the node is behind, which blocks to fetch from whom; what to send a peer behind.
 - `pacing`: when a validator starts the first round of a new height.
 - `signing`: when a validator's node may sign (never while another node may run its key).

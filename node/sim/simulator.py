@@ -58,6 +58,7 @@ from node.consensus.messages import (
     decode_message,
 )
 from node.consensus.verify import SignatureCache
+from node.policy import records
 from node.policy.gossip import Gossip, Kind, Send
 from node.policy.mempool import TRY_AGAIN, Admitted, Mempool, Refused
 from node.policy.sync import CatchUp, Fetch, SyncAction
@@ -375,7 +376,9 @@ class Simulation:
             return
         node.outbox[record.id] = record
         self.taken.append(record.id)
-        self.perform_sends(node, node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.now))
+        self.perform_sends(
+            node, node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.local_now(node))
+        )
 
     def _final_at(self, node: SimNode, record: Record) -> bool:
         """In a block `node` decided (its chain is what survives a crash)."""
@@ -396,7 +399,7 @@ class Simulation:
                 continue  # offered again at the next gossip interval
             if admitted is Admitted.KNOWN:
                 continue  # come back from a peer meanwhile: its own again, sent already
-            sends = node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.now)
+            sends = node.gossip.originated(record.raw, kind=Kind.RECORD, now=self.local_now(node))
             self.perform_sends(node, sends)
 
     # network
@@ -414,7 +417,9 @@ class Simulation:
 
     def broadcast(self, node: SimNode, raw: bytes) -> None:
         """`node` sends a message of its own (through its forwarding policy)."""
-        self.perform_sends(node, node.gossip.originated(raw, kind=Kind.CONSENSUS, now=self.now))
+        self.perform_sends(
+            node, node.gossip.originated(raw, kind=Kind.CONSENSUS, now=self.local_now(node))
+        )
 
     def perform_sends(self, node: SimNode, sends: Iterable[Send[int]]) -> None:
         for send in sends:
@@ -471,7 +476,9 @@ class Simulation:
         if message.height > engine.height + 1:
             return  # of no use yet: its sender sends it again if this node is needed
         if not isinstance(message, Status | Decision):
-            received = node.gossip.received(sender, raw, kind=Kind.CONSENSUS, now=self.now)
+            received = node.gossip.received(
+                sender, raw, kind=Kind.CONSENSUS, now=self.local_now(node)
+            )
             if not received.new:
                 return
             node.behaviour.relay(self, node, received.sends)
@@ -488,29 +495,24 @@ class Simulation:
         self._perform(node, engine.receive(message, self.local_now(node)))
 
     def _deliver_for_records(self, node: SimNode, sender: int, data: bytes, kind: Kind) -> None:
-        """A record, an announcement or an ask, as `NodeCore` handles them."""
+        """A record, an announcement or an ask, handled as `NodeCore` handles them."""
         if kind is Kind.HAVE:
-            if data not in node.mempool:
-                self.perform_sends(node, node.gossip.announced(sender, [data], now=self.now))
+            sends = records.announced(
+                node.gossip, node.mempool, sender, [data], now=self.local_now(node)
+            )
         elif kind is Kind.WANT:
-            record = node.mempool.get(data)
-            if record is not None:
-                self.send(node, sender, record.raw, Kind.RECORD)
+            sends = records.wanted(node.mempool, sender, [data])
         elif (message_id := sha256(data)) not in node.gossip.seen:
             record = self._records[message_id]
             try:
-                admitted = node.mempool.add(record, now=self.local_now(node))
-            except Refused as e:
-                if e.reason in TRY_AGAIN:
-                    node.gossip.not_yet(sender, record.id, now=self.now)
-                else:
-                    node.gossip.arrived(record.id)
+                sends = records.came(
+                    node.gossip, node.mempool, sender, record, now=self.local_now(node)
+                )
+            except Refused:
                 return
-            relay = admitted is not Admitted.KNOWN
-            received = node.gossip.received(
-                sender, data, kind=Kind.RECORD, now=self.now, relay=relay, message_id=message_id
-            )
-            self.perform_sends(node, received.sends)
+        else:
+            return
+        self.perform_sends(node, sends)
 
     def _decode(self, raw: bytes) -> WireMessage | None:
         if raw in self._decoded:
@@ -558,7 +560,7 @@ class Simulation:
         if node.up and node.engine is not None:
             if node.outbox and len(node.mempool.local_records()) < len(node.outbox):
                 self._offer_outbox(node)
-            self.perform_sends(node, node.gossip.ask_again(self.now))
+            self.perform_sends(node, node.gossip.ask_again(self.local_now(node)))
             node.behaviour.gossip(self, node)
             self._sync(node, node.sync.poll(tip=node.app.height, now=self.now))
         self._push(self.now + self.scenario.gossip_ms, _TICK, node.index, None)
@@ -569,7 +571,7 @@ class Simulation:
         if engine is None:
             return []
         return node.gossip.tick(
-            self.now,
+            self.local_now(node),
             height=engine.height,
             status=Status(height=engine.height, round=engine.round).raw,
             own=[m.raw for m in engine.own_messages()],
