@@ -102,6 +102,13 @@ class Chain:
             self._check_roots(header, leaves)
             self._prepare(block, nodes, verified_here=not signatures_checked)
 
+    def next_time(self, last_commit: Commit | None) -> int:
+        """The time of the next block, certified by `last_commit` (None for block 1): the BFT
+        time, the median of its precommits' times weighted by vals(h - 1), or the genesis time."""
+        if last_commit is None:
+            return self.genesis.time
+        return last_commit.median_time(self.state.validators("current"))
+
     def propose(
         self,
         records: Sequence[Record],
@@ -112,8 +119,7 @@ class Chain:
     ) -> Block:
         """The next block made of `records`, with the roots they lead to. The chain is left as it
         was: append the block once it is certified. `signatures_checked` as for `append`."""
-        previous = self.state.validators("current")
-        time = self.genesis.time if last_commit is None else last_commit.median_time(previous)
+        time = self.next_time(last_commit)
         draft = Header(
             height=self.tip.height + 1,
             prev=self.tip.block_id,

@@ -67,10 +67,8 @@ class StoreApp:
 
     def propose_block(self, height: int, round_: int, last_commit: Commit | None) -> Block:
         chain = self.store.chain
-        previous = chain.state.validators("current")
-        time = chain.genesis.time if last_commit is None else last_commit.median_time(previous)
         proposer = self.key.public_key if self.key is not None else bytes(32)
-        records = self.take(time)  # each verified when it reached the mempool
+        records = self.take(chain.next_time(last_commit))  # each verified in the mempool
         return chain.propose(
             records, proposer=proposer, last_commit=last_commit, signatures_checked=True
         )

@@ -64,10 +64,7 @@ class ChainApp:
         records: Sequence[Record] | None = None,
     ) -> Block:
         if records is None:  # what the mempool gives, for the time the block will have
-            time = self.chain.genesis.time
-            if last_commit is not None:
-                time = last_commit.median_time(self.chain.state.validators("current"))
-            records = self.take(time)
+            records = self.take(self.chain.next_time(last_commit))
         return self.chain.propose(records, proposer=self.key.public_key, last_commit=last_commit)
 
     def validate_block(self, block: Block) -> None:

@@ -4,8 +4,8 @@ Every simulated node runs the real engine; its `Behaviour` decides what actually
 honest behaviour sends what the engine says and what the node's forwarding policy says
 (`node.policy.gossip.Gossip`: new consensus messages forwarded to every other peer; when stuck on
 one height for a gossip interval, its status and what it signed there re-sent, and each message of
-that height relayed to the peers not known to have it), as a node does. (The simulated nodes
-exchange consensus messages only: records reach them in the blocks proposed.) Byzantine
+that height relayed to the peers not known to have it), as a node does. (Records, when a
+scenario has them, go by the same policy for every node: the attacks are on consensus.) Byzantine
 behaviours forward nothing others send, unless said otherwise:
 
 - `silent`: sends nothing, answers no one.
